@@ -1,0 +1,35 @@
+"""Write-then-rename: a file either keeps its old content or has its complete new content, even
+when the process is killed midway (checkpoints, caches, outputs, metrics)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+
+def fsync_replace(tmp: Path, path: Path) -> None:
+    """fsync `tmp`, rename it over `path`, and fsync the folder so the rename itself is durable."""
+    with open(tmp, "rb+") as fh:
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+    dir_fd = os.open(Path(path).parent, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
+
+
+@contextmanager
+def atomic_path(path: Path) -> Iterator[Path]:
+    """Yield a temporary path beside `path` to write to; on a clean exit it replaces `path`, on an
+    exception it is removed and `path` is untouched."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        yield tmp
+        fsync_replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)

@@ -1,0 +1,60 @@
+"""Checkpoints are data, never code: tensors and plain containers, loaded with
+`torch.load(..., weights_only=True)`, written atomically so that a process killed at any moment
+leaves the previous file intact.
+
+Two kinds share one layout and a `kind` field:
+- `"checkpoint"` (run/checkpoints/last.pt, best.pt): everything to resume training bit for bit.
+- `"model"` (run/model.pt): what `predict`, `interpolate` and `eval` take: weights, the model
+  config and the data settings needed to preprocess input, nothing else.
+"""
+
+from __future__ import annotations
+
+import pickle
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from vidpred import __version__
+from vidpred.atomic import atomic_path
+from vidpred.errors import CheckpointError
+
+FORMAT = 1  # bump when the layout changes incompatibly
+
+
+def atomic_save(obj: dict[str, Any], path: Path) -> None:
+    """torch.save through a temporary file, so a killed process leaves the old file intact."""
+    with atomic_path(path) as tmp:
+        torch.save(obj, tmp)
+
+
+def make_payload(kind: str, **content: Any) -> dict[str, Any]:
+    return {"vidpred": {"kind": kind, "format": FORMAT, "version": __version__}, **content}
+
+
+def load_payload(path: Path, *, kind: str, map_location: str | torch.device = "cpu") -> dict:
+    """Load and check a vidpred file of `kind`; every failure is one CheckpointError line."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"{path}: no such file")
+    try:
+        payload = torch.load(path, map_location=map_location, weights_only=True)
+    except (pickle.UnpicklingError, zipfile.BadZipFile, RuntimeError, EOFError, ValueError) as e:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise CheckpointError(
+            f"{path}: not a loadable vidpred file (truncated, or not a checkpoint: {first[:120]})"
+        ) from None
+    header = payload.get("vidpred") if isinstance(payload, dict) else None
+    if not isinstance(header, dict):
+        raise CheckpointError(f"{path}: not a vidpred {kind} (no vidpred header)")
+    if header.get("format") != FORMAT:
+        raise CheckpointError(
+            f"{path}: written by vidpred {header.get('version')} in format {header.get('format')}; "
+            f"this vidpred {__version__} reads format {FORMAT}"
+        )
+    if header.get("kind") != kind:
+        hint = " (use run/model.pt)" if kind == "model" else ""
+        raise CheckpointError(f"{path}: is a vidpred {header.get('kind')}, not a {kind}{hint}")
+    return payload

@@ -1,0 +1,145 @@
+"""Run configuration: one frozen dataclass per concern, saved as TOML in every run folder and as a
+plain dict in every checkpoint.
+
+Precedence (lowest to highest): the defaults here, `--config FILE.toml`, the saved config of a
+run being resumed, flags given on the command line.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import tomllib
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import tomli_w
+
+from vidpred.errors import InputError
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    paths: tuple[str, ...] = ()
+    context: int = 3  # the paper's video experiment: 3 context frames -> 1 predicted frame
+    horizon: int = 1  # frames predicted (autoregressively) and scored per window
+    stride: int = 1  # take every stride-th frame of the source
+    size: tuple[int, int] = (64, 64)  # (H, W) crop, multiples of 16
+    val_fraction: float = 0.2  # of the files (never of the windows of one file)
+    cache_dir: str = ""  # "" = the default cache ($VIDPRED_CACHE or ~/.cache/vidpred/frames)
+
+
+@dataclass(frozen=True)
+class ModelChoice:
+    name: str = "unet-s"  # a preset of vidpred.models
+    residual: bool = True  # predict a correction to the last context frame
+
+
+@dataclass(frozen=True)
+class LossConfig:
+    spec: str = "corr-l1"  # the loss-spec language of vidpred.losses
+    flow: str = "auto"  # flow backend for corr- losses; "auto" is resolved and recorded
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    task: str = "predict"  # or "interpolate": two frames -> the middle one
+    steps: int = 1000  # total optimiser steps (the target of a resumed run, not an increment)
+    epochs: int = 0  # > 0: train this many passes over the data instead of `steps`
+    batch_size: int = 16
+    lr: float = 1e-4  # Adam, as in the paper
+    seed: int = 0
+    device: str = "auto"  # auto | cpu | cuda | mps
+    precision: str = "fp32"  # fp32 | bf16 | fp16
+    workers: int = 0  # DataLoader worker processes
+    val_every: int = 200  # steps between validations (0: only at the end)
+    sample_every: int = 200  # steps between sample grids (0: only at the end)
+    checkpoint_every: int = 100  # steps between checkpoints (and always at the end)
+    val_batches: int = 8  # batches scored per validation
+    out: str = "runs/run"
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelChoice = field(default_factory=ModelChoice)
+    loss: LossConfig = field(default_factory=LossConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+    def to_dict(self) -> dict[str, dict[str, Any]]:
+        return {
+            f.name: {k: _plain(v) for k, v in dataclasses.asdict(getattr(self, f.name)).items()}
+            for f in dataclasses.fields(self)
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any], *, origin: str = "config") -> RunConfig:
+        """Build from a (possibly partial) dict; unknown sections or keys are an InputError."""
+        sections = {f.name: f for f in dataclasses.fields(cls)}
+        unknown = set(d) - set(sections)
+        if unknown:
+            raise InputError(f"{origin}: unknown section(s) {sorted(unknown)}; known: {sorted(sections)}")
+        base = cls()
+        return cls(
+            **{
+                name: _section(getattr(base, name), d.get(name, {}), origin=f"{origin} [{name}]")
+                for name in sections
+            }
+        )
+
+    def override(self, section: str, **values: Any) -> RunConfig:
+        """A copy with `values` set in `section`, skipping values that are None (flag not given)."""
+        given = {k: v for k, v in values.items() if v is not None}
+        if not given:
+            return self
+        merged = {**dataclasses.asdict(getattr(self, section)), **given}
+        return dataclasses.replace(
+            self, **{section: _section(type(getattr(self, section))(), merged, origin=section)}
+        )
+
+
+def _plain(value: Any) -> Any:
+    return list(value) if isinstance(value, tuple) else value
+
+
+def _section(default: Any, values: dict[str, Any], *, origin: str) -> Any:
+    hints = typing.get_type_hints(type(default))
+    known = {f.name for f in dataclasses.fields(default)}
+    if unknown := set(values) - known:
+        raise InputError(f"{origin}: unknown key(s) {sorted(unknown)}; known: {sorted(known)}")
+    kwargs = {}
+    for key, value in values.items():
+        kwargs[key] = _coerce(value, hints[key], origin=f"{origin} {key}")
+    return dataclasses.replace(default, **kwargs)
+
+
+def _coerce(value: Any, hint: Any, *, origin: str) -> Any:
+    """Check a TOML value against the field's type; tuples arrive as lists."""
+    if typing.get_origin(hint) is tuple:
+        item = typing.get_args(hint)[0]
+        if not isinstance(value, list | tuple) or not all(isinstance(v, item) for v in value):
+            raise InputError(f"{origin}: expected a list of {item.__name__}, got {value!r}")
+        return tuple(value)
+    if isinstance(hint, types.UnionType):
+        hint = typing.get_args(hint)[0]
+    if hint is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if not isinstance(value, hint) or (hint is int and isinstance(value, bool)):
+        raise InputError(f"{origin}: expected {hint.__name__}, got {value!r}")
+    return value
+
+
+def load_config(path: Path) -> RunConfig:
+    try:
+        data = tomllib.loads(Path(path).read_text())
+    except FileNotFoundError:
+        raise InputError(f"{path}: no such config file") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
+        raise InputError(f"{path}: not valid TOML ({e})") from None
+    return RunConfig.from_dict(data, origin=str(path))
+
+
+def save_config(cfg: RunConfig, path: Path) -> None:
+    path.write_text(tomli_w.dumps(cfg.to_dict()))
