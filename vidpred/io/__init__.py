@@ -1,0 +1,49 @@
+"""Video and frame I/O: the only place frames are uint8 (H, W, 3) RGB arrays.
+
+Reading: `open_source` / `discover_sources` give `FrameSource`s (video files through PyAV, or
+folders of images) with a `SourceInfo` and a streaming, optionally resizing `iter_frames`.
+Writing: `FrameWriter` (or `write_frames`) picks MP4, WebM, MKV (lossless), GIF or a PNG folder
+from the destination path and renames into place only when complete.
+"""
+
+from vidpred.io.frames import (
+    IMAGE_EXTENSIONS,
+    FrameFolderReader,
+    PngSequenceWriter,
+    load_image_rgb,
+    natural_sort_key,
+    write_image,
+)
+from vidpred.io.sources import (
+    FrameSource,
+    SourceInfo,
+    discover_sources,
+    open_source,
+    scaled_size,
+)
+from vidpred.io.video import (
+    VIDEO_EXTENSIONS,
+    WRITE_EXTENSIONS,
+    FrameWriter,
+    VideoReader,
+    write_frames,
+)
+
+__all__ = [
+    "IMAGE_EXTENSIONS",
+    "VIDEO_EXTENSIONS",
+    "WRITE_EXTENSIONS",
+    "FrameFolderReader",
+    "FrameSource",
+    "FrameWriter",
+    "PngSequenceWriter",
+    "SourceInfo",
+    "VideoReader",
+    "discover_sources",
+    "load_image_rgb",
+    "natural_sort_key",
+    "open_source",
+    "scaled_size",
+    "write_frames",
+    "write_image",
+]
