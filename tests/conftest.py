@@ -18,7 +18,12 @@ from pathlib import Path
 import av
 import numpy as np
 import pytest
+import torch
 from PIL import Image
+
+# Test tensors are tiny: a second thread buys nothing and, on a busy 2-core machine, OpenMP's
+# spinning threads made small steps up to 10x slower. Subprocesses get OMP_NUM_THREADS=1.
+torch.set_num_threads(1)
 
 # Pixel format each test codec is fed; the GIF encoder takes a palette image (see _encode_gif).
 _PIX_FMT = {

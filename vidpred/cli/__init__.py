@@ -9,7 +9,12 @@ import typer
 from typer.core import TyperGroup
 
 from vidpred import __version__
+from vidpred.cli import flow as flow_cmd
 from vidpred.cli import inspect as inspect_cmd
+from vidpred.cli import interpolate as interpolate_cmd
+from vidpred.cli import predict as predict_cmd
+from vidpred.cli import train as train_cmd
+from vidpred.cli import weights as weights_cmd
 from vidpred.cli.console import err_console
 from vidpred.errors import VidpredError
 
@@ -52,7 +57,12 @@ def _root(
     """Train and evaluate video prediction and frame interpolation models."""
 
 
+app.command("train")(train_cmd.train)
+app.command("predict")(predict_cmd.predict)
+app.command("interpolate")(interpolate_cmd.interpolate)
 app.command("inspect")(inspect_cmd.inspect)
+app.command("flow")(flow_cmd.flow)
+app.add_typer(weights_cmd.app, name="weights")
 
 
 def main() -> None:

@@ -1,0 +1,265 @@
+"""The trainer, on tiny generated clips: learning, resuming, kills, configs, DDP, every loss."""
+
+import csv
+import functools
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from conftest import make_frames, make_video
+from typer.testing import CliRunner
+
+from vidpred import trainer as trainer_mod
+from vidpred.checkpoint import load_payload
+from vidpred.cli import app
+from vidpred.config import RunConfig, load_config
+from vidpred.losses import build_loss
+from vidpred.trainer import train, weights_digest
+
+runner = CliRunner()
+
+
+@pytest.fixture(scope="module")
+def clips(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("clips")
+    for i in range(3):
+        make_video(root / f"c{i}.mp4", make_frames(14, 32, 48, seed=i), fps=10)
+    return root
+
+
+def tiny_config(clips: Path, out: Path, **train) -> RunConfig:
+    cfg = RunConfig().override("data", paths=(str(clips),), size=(16, 16), context=2)
+    cfg = cfg.override("loss", spec="l1", flow="dis")
+    return cfg.override(
+        "train",
+        **{
+            "out": str(out),
+            "steps": 6,
+            "batch_size": 4,
+            "lr": 1e-3,
+            "val_every": 3,
+            "sample_every": 3,
+            "checkpoint_every": 2,
+            "val_batches": 1,
+            "device": "cpu",
+            **train,
+        },
+    )
+
+
+@pytest.fixture(autouse=True)
+def _own_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("VIDPRED_CACHE", str(tmp_path / "cache"))
+
+
+def _rows(run: Path) -> list[dict]:
+    with open(run / "metrics.csv") as fh:
+        return list(csv.DictReader(fh))
+
+
+def test_run_folder_has_everything(clips, tmp_path):
+    summary = train(tiny_config(clips, tmp_path / "run"))
+    run = tmp_path / "run"
+    assert summary.step == 6
+    for f in ["config.toml", "model.pt", "checkpoints/last.pt", "checkpoints/best.pt"]:
+        assert (run / f).is_file(), f
+    assert sorted(p.name for p in (run / "samples").iterdir()) == [
+        "step_0000003.png",
+        "step_0000006.png",
+    ]
+    rows = _rows(run)
+    assert {"step", "loss", "lr", "steps_per_s", "val_psnr", "val_ssim"} <= set(rows[0])
+    assert any(r["val_psnr"] for r in rows)
+    model = load_payload(run / "model.pt", kind="model")
+    assert model["step"] == 6 and "optimizer" not in model
+    assert load_config(run / "config.toml").train.steps == 6
+
+
+def test_a_few_steps_lower_the_loss(clips, tmp_path):
+    cfg = tiny_config(clips, tmp_path / "run", steps=40, val_every=0, sample_every=0, lr=3e-3)
+    cfg = cfg.override("model", residual=False)  # starts far from the data, must learn
+    seen = []
+    train(cfg, on_step=lambda step, logs: seen.append(logs["loss"]))
+    assert seen[-1] < 0.6 * seen[0]
+
+
+def test_resume_equals_an_uninterrupted_run(clips, tmp_path):
+    full = train(tiny_config(clips, tmp_path / "full", steps=8))
+    train(tiny_config(clips, tmp_path / "split", steps=3))
+    resumed = train(tiny_config(clips, tmp_path / "split", steps=8), resume=True)
+    assert resumed.step == 8
+    assert resumed.weights_digest == full.weights_digest
+    steps = [int(r["step"]) for r in _rows(tmp_path / "split") if r["loss"]]
+    assert steps == sorted(set(steps))  # no replayed rows
+
+
+def test_resume_cli_continues_from_saved_config(clips, tmp_path):
+    run = tmp_path / "run"
+    args = ["train", str(clips), "--out", str(run), "--size", "16", "--context", "2",
+            "--loss", "l1", "--batch-size", "4", "--steps", "2", "--device", "cpu"]
+    assert runner.invoke(app, args).exit_code == 0
+    result = runner.invoke(app, ["train", "--resume", "--out", str(run), "--steps", "4"])
+    assert result.exit_code == 0, result.output
+    assert load_payload(run / "model.pt", kind="model")["step"] == 4
+    saved = load_config(run / "config.toml")
+    assert (saved.train.steps, saved.data.context, saved.loss.spec) == (4, 2, "l1")
+
+
+def test_config_file_precedence(clips, tmp_path):
+    conf = tmp_path / "c.toml"
+    conf.write_text(
+        f'[data]\npaths = ["{clips}"]\nsize = [16, 16]\ncontext = 2\n'
+        '[loss]\nspec = "mse"\n[train]\nsteps = 2\nbatch_size = 4\nlr = 0.01\ndevice = "cpu"\n'
+    )
+    run = tmp_path / "run"
+    result = runner.invoke(
+        app, ["train", "--config", str(conf), "--lr", "0.002", "--out", str(run)]
+    )
+    assert result.exit_code == 0, result.output
+    saved = load_config(run / "config.toml")
+    assert saved.train.lr == 0.002  # the flag wins
+    assert saved.loss.spec == "mse" and saved.train.steps == 2  # the file beats defaults
+
+
+def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(clips, tmp_path, monkeypatch):
+    real = trainer_mod.Trainer.train_step
+
+    def poisoned(self, batch):
+        loss, logs = real(self, batch)
+        return (loss * float("nan") if self.step >= 3 else loss), logs
+
+    monkeypatch.setattr(trainer_mod.Trainer, "train_step", poisoned)
+    result = runner.invoke(
+        app,
+        ["train", str(clips), "--out", str(tmp_path / "run"), "--size", "16", "--context", "2",
+         "--loss", "l1", "--batch-size", "4", "--steps", "10", "--device", "cpu",
+         "--checkpoint-every", "2", "--val-every", "0"],
+    )
+    assert result.exit_code == 2
+    assert "at step 4" in result.stderr and "Traceback" not in result.output
+    assert load_payload(tmp_path / "run/checkpoints/last.pt", kind="checkpoint")["step"] == 2
+
+
+@pytest.mark.parametrize(
+    "spec", ["l1", "mse", "corr-l1", "corr-mse", "l1+vgg", "corr-l1+0.5*lpips"]
+)
+def test_every_loss_spec_trains_one_step(clips, tmp_path, monkeypatch, spec):
+    # No pretrained weights here: random VGG/LPIPS backbones exercise the same plumbing.
+    monkeypatch.setattr(trainer_mod, "build_loss", functools.partial(build_loss, pretrained=False))
+    cfg = tiny_config(clips, tmp_path / "run", steps=1, val_every=0, sample_every=0)
+    cfg = cfg.override("data", size=(32, 32))  # AlexNet (LPIPS) needs more than 16x16
+    summary = train(cfg.override("loss", spec=spec))
+    assert summary.step == 1 and torch.isfinite(torch.tensor(summary.loss))
+
+
+def test_interpolation_task_trains(clips, tmp_path):
+    cfg = tiny_config(clips, tmp_path / "run", steps=2, task="interpolate")
+    train(cfg)
+    payload = load_payload(tmp_path / "run/model.pt", kind="model")
+    assert payload["model_config"]["task"] == "interpolate"
+
+
+def test_bad_options_are_one_line_errors(clips, tmp_path):
+    base = ["train", str(clips), "--out", str(tmp_path / "r"), "--device", "cpu"]
+    for extra, needle in [
+        (["--size", "20"], "multiples of 8"),
+        (["--loss", "l3"], "l3"),
+        (["--model", "unet-xxl"], "unet-xxl"),
+        (["--task", "dance"], "dance"),
+        (["--precision", "fp16"], "fp16"),
+        (["--batch-size", "100000"], "less than one batch"),
+    ]:
+        result = runner.invoke(app, base + extra)
+        assert result.exit_code == 2, (extra, result.output)
+        assert needle in result.stderr and "Traceback" not in result.output
+
+
+def _train_cmd(clips: Path, out: Path, steps: int) -> list[str]:
+    return [sys.executable, "-m", "vidpred", "train", str(clips), "--out", str(out),
+            "--size", "16", "--context", "2", "--loss", "l1", "--batch-size", "4",
+            "--device", "cpu", "--steps", str(steps), "--checkpoint-every", "1",
+            "--val-every", "0", "--sample-every", "0"]
+
+
+def test_killed_run_resumes(clips, tmp_path):
+    out = tmp_path / "run"
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.Popen(_train_cmd(clips, out, 10_000), env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    last = out / "checkpoints" / "last.pt"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and not (last.exists() and
+                                               load_payload(last, kind="checkpoint")["step"] >= 3):
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    step = load_payload(last, kind="checkpoint")["step"]  # loadable whenever it was killed
+    assert step >= 3
+    done = subprocess.run(
+        [sys.executable, "-m", "vidpred", "train", "--resume", "--out", str(out),
+         "--steps", str(step + 2)], env=env, capture_output=True, text=True, timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert load_payload(last, kind="checkpoint")["step"] == step + 2
+
+
+def test_ctrl_c_saves_and_exits_cleanly(clips, tmp_path):
+    out = tmp_path / "run"
+    proc = subprocess.Popen(_train_cmd(clips, out, 10_000), stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "OMP_NUM_THREADS": "1"})
+    last = out / "checkpoints" / "last.pt"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and not last.exists():
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGINT)
+    stdout, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 130
+    assert "vidpred train --resume" in stdout
+    assert load_payload(last, kind="checkpoint")["step"] >= 1
+
+
+DDP_SCRIPT = """
+import sys
+from vidpred.config import load_config
+from vidpred.trainer import train
+summary = train(load_config(sys.argv[1]))
+import os
+open(sys.argv[2] + f".rank{os.environ['RANK']}", "w").write(summary.weights_digest)
+"""
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_ddp_two_cpu_processes_end_with_identical_weights(clips, tmp_path):
+    from vidpred.config import save_config
+
+    cfg = tiny_config(clips, tmp_path / "run", steps=3, val_every=0, sample_every=0)
+    save_config(cfg, tmp_path / "c.toml")
+    script = tmp_path / "ddp.py"
+    script.write_text(DDP_SCRIPT)
+    digest = tmp_path / "digest"
+    result = subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2",
+         "--master-port", str(_free_port()), str(script), str(tmp_path / "c.toml"), str(digest)],
+        capture_output=True, text=True, timeout=240,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    d0, d1 = (Path(f"{digest}.rank{r}").read_text() for r in (0, 1))
+    assert d0 == d1
+    # Only rank 0 wrote the run folder, and its model holds those same weights.
+    payload = load_payload(tmp_path / "run/model.pt", kind="model")
+    assert payload["step"] == 3
+    assert weights_digest(payload["model"]) == d0
