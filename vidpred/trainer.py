@@ -33,14 +33,14 @@ from vidpred.errors import InputError, VidpredError
 from vidpred.grids import comparison_grid
 from vidpred.io.frames import write_image
 from vidpred.losses import build_loss
-from vidpred.metrics import psnr, ssim
+from vidpred.metrics import PSNR_CAP, psnr, ssim
 from vidpred.models import TASKS, ModelConfig, build_model, model_config_for, rollout
 from vidpred.runlog import MetricsLog
 from vidpred.runtime import Dist, autocast, init_distributed, resolve_device, shutdown_distributed
 from vidpred.sampler import ResumableSampler
 
 LOG_EVERY = 10  # steps between metrics.csv rows (each costs one host sync)
-PSNR_CAP = 100.0  # dB, for means over frames (the metric itself returns inf, as skimage)
+
 
 
 class TrainingDiverged(VidpredError):
@@ -126,7 +126,7 @@ class Trainer:
         self.loss_fn = build_loss(cfg.loss.spec, flow=cfg.loss.flow, device=self.device)
         self.flow = getattr(self.loss_fn, "flow_backend", None)
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=t.lr)
-        self.scaler = torch.amp.GradScaler("cuda", enabled=t.precision == "fp16")
+        self.scaler = torch.amp.GradScaler(self.device.type, enabled=t.precision == "fp16")
         self.sampler = ResumableSampler(
             self.train_set, seed=t.seed, rank=dist.rank, world=dist.world
         )

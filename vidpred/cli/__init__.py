@@ -9,6 +9,7 @@ import typer
 from typer.core import TyperGroup
 
 from vidpred import __version__
+from vidpred.cli import eval as eval_cmd
 from vidpred.cli import flow as flow_cmd
 from vidpred.cli import inspect as inspect_cmd
 from vidpred.cli import interpolate as interpolate_cmd
@@ -60,6 +61,7 @@ def _root(
 app.command("train")(train_cmd.train)
 app.command("predict")(predict_cmd.predict)
 app.command("interpolate")(interpolate_cmd.interpolate)
+app.command("eval")(eval_cmd.eval_)
 app.command("inspect")(inspect_cmd.inspect)
 app.command("flow")(flow_cmd.flow)
 app.add_typer(weights_cmd.app, name="weights")
