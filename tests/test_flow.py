@@ -1,0 +1,190 @@
+import copy
+import json
+import math
+
+import numpy as np
+import pytest
+import torch
+import typer
+from conftest import make_video
+from PIL import Image
+from torchvision.models.optical_flow import raft_small
+from typer.testing import CliRunner
+
+from vidpred import weights
+from vidpred.cli import _VidpredGroup
+from vidpred.cli import flow as flow_cmd
+from vidpred.errors import InputError, WeightsMissingError
+from vidpred.flow import DISFlow, RAFTFlow, build_flow, estimate_flow, resolve_flow_backend
+
+
+def textured(H, W, dx=0.0, dy=0.0, *, seed=1, terms=24):
+    """(1, 3, H, W) in [0, 1]: a sum of random plane waves moved by (dx, dy), exactly for any
+    sub-pixel shift, so the true flow from `textured(H, W)` to it is (dx, dy) everywhere."""
+    rng = np.random.default_rng(seed)
+    y, x = np.mgrid[0:H, 0:W].astype(np.float64)
+    freq = rng.uniform(0.1, 0.6, (3, terms, 2)) * rng.choice([-1, 1], (3, terms, 2))
+    phase = rng.uniform(0, 2 * math.pi, (3, terms, 1, 1))
+    waves = np.sin(
+        freq[..., 0, None, None] * (x - dx) + freq[..., 1, None, None] * (y - dy) + phase
+    )
+    image = 0.5 + waves.sum(1) / (2.5 * math.sqrt(terms))  # (3, H, W)
+    return torch.from_numpy(image.clip(0, 1)).float()[None]
+
+
+@pytest.fixture
+def hub_dir(tmp_path, monkeypatch):
+    """An empty torch hub cache: no weights on this 'machine'."""
+    monkeypatch.setattr(torch.hub, "_hub_dir", str(tmp_path / "hub"))
+    return tmp_path / "hub"
+
+
+def _interior(flow, margin=12):
+    return flow[..., margin:-margin, margin:-margin]
+
+
+@pytest.mark.parametrize("shift", [(4.0, -2.0), (1.5, 0.25)])
+def test_dis_recovers_a_known_shift(shift):
+    ref, other = textured(96, 96), textured(96, 96, *shift)
+    flow = DISFlow().estimate_flow(ref, other)
+    assert flow.shape == (1, 2, 96, 96) and flow.dtype == torch.float32
+    error = (_interior(flow) - torch.tensor(shift).view(1, 2, 1, 1)).abs()
+    tolerance = 0.05 if shift[0].is_integer() else 0.1
+    assert error.median() < tolerance, error.median()
+
+
+def test_dis_keeps_batch_order_across_threads():
+    shifts = [(3.0, 0.0), (0.0, -2.0), (-1.0, 1.0), (2.0, 2.0)]
+    ref = textured(64, 64).expand(4, -1, -1, -1)
+    other = torch.cat([textured(64, 64, *s) for s in shifts])
+    flow = DISFlow(num_threads=3).estimate_flow(ref, other)
+    medians = _interior(flow).flatten(2).median(-1).values  # (4, 2)
+    torch.testing.assert_close(medians, torch.tensor(shifts), atol=0.1, rtol=0)
+
+
+def test_dis_identical_images_give_zero_flow_and_grey_input_works():
+    image = textured(32, 40)
+    assert DISFlow().estimate_flow(image, image).abs().max() == 0
+    grey = image.mean(1, keepdim=True)
+    assert DISFlow().estimate_flow(grey, grey).shape == (1, 2, 32, 40)
+
+
+def test_images_below_the_backend_minimum_are_upsampled_for_the_flow():
+    ref, other = textured(10, 12), textured(10, 12, 1.0, 0.0)
+    flow = DISFlow().estimate_flow(ref, other)  # DIS itself refuses images under 12 px
+    assert flow.shape == (1, 2, 10, 12)
+    assert torch.isfinite(flow).all()
+
+
+def test_bad_input_raises_value_error_with_shapes():
+    dis = DISFlow()
+    with pytest.raises(ValueError, match=r"\(1, 3, 8, 8\) and \(1, 3, 8, 9\)"):
+        dis.estimate_flow(torch.rand(1, 3, 8, 8), torch.rand(1, 3, 8, 9))
+    with pytest.raises(ValueError, match="1 or 3 channels"):
+        dis.estimate_flow(torch.rand(1, 2, 16, 16), torch.rand(1, 2, 16, 16))
+    with pytest.raises(ValueError, match="not differentiable"):
+        dis.estimate_flow(torch.rand(1, 3, 16, 16), torch.rand(1, 3, 16, 16), track_grad=True)
+
+
+def test_dis_survives_deepcopy_after_use():
+    dis = DISFlow(num_threads=2)
+    image = textured(32, 32).expand(2, -1, -1, -1)
+    dis.estimate_flow(image, image)
+    clone = copy.deepcopy(dis)
+    assert clone.estimate_flow(image, image).abs().max() == 0
+
+
+def test_raft_with_random_weights_runs_frozen_with_the_right_shapes():
+    raft = RAFTFlow(variant="small", pretrained=False)
+    raft.train()  # a trainer's loss.train() must leave RAFT in eval mode
+    assert not raft.raft.training
+    assert not any(p.requires_grad for p in raft.parameters())
+    ref = torch.rand(1, 3, 36, 50, requires_grad=True)  # upsampled to 128x178, padded to 184
+    flow = raft.estimate_flow(ref, torch.rand(1, 3, 36, 50))
+    assert flow.shape == (1, 2, 36, 50) and torch.isfinite(flow).all()
+    assert not flow.requires_grad
+    assert raft.name == "raft-small" and raft.num_flow_updates == 5
+
+
+def test_explicit_raft_without_weights_names_the_fix(hub_dir):
+    for name in ("raft-small", "raft-large"):
+        with pytest.raises(WeightsMissingError, match=f"vidpred weights fetch {name}"):
+            build_flow(name)
+
+
+def test_auto_picks_dis_without_weights_and_raft_small_with_them(hub_dir):
+    assert resolve_flow_backend("auto") == "dis"
+    assert build_flow("auto").name == "dis"
+    path = weights.REGISTRY["raft-small"].path
+    path.parent.mkdir(parents=True)
+    torch.save(raft_small(weights=None).state_dict(), path)
+    assert resolve_flow_backend("auto") == "raft-small"
+    assert build_flow().name == "raft-small"
+
+
+def test_unknown_backend_is_an_input_error():
+    with pytest.raises(InputError, match="dis, raft-small"):
+        resolve_flow_backend("farneback")
+
+
+def test_estimate_flow_function_equals_the_backend():
+    ref, other = textured(32, 32), textured(32, 32, 2.0, 1.0)
+    torch.testing.assert_close(
+        estimate_flow(ref, other, backend="dis"), DISFlow().estimate_flow(ref, other)
+    )
+
+
+# -- vidpred flow ---------------------------------------------------------------------------
+
+
+def _cli():
+    app = typer.Typer(cls=_VidpredGroup)
+    app.command("flow")(flow_cmd.flow)
+    app.command("unused")(lambda: None)  # two commands, so "flow" is a subcommand as in vidpred
+    return app
+
+
+def _save(image, path):
+    Image.fromarray((image[0].permute(1, 2, 0) * 255).round().byte().numpy()).save(path)
+    return path
+
+
+def test_cli_flow_json_and_png(tmp_path):
+    a = _save(textured(64, 80), tmp_path / "a.png")
+    b = _save(textured(64, 80, 3.0, 0.0), tmp_path / "b.png")
+    out = tmp_path / "panels.png"
+    result = CliRunner().invoke(
+        _cli(), ["flow", str(a), str(b), "--flow", "dis", "--json", "--out", str(out)]
+    )
+    assert result.exit_code == 0, result.output
+    numbers = json.loads(result.stdout)
+    assert set(numbers) == {"pixel_l1", "corr_l1", "mean_flow", "flow"}
+    assert numbers["flow"] == "dis"
+    assert numbers["mean_flow"] == pytest.approx(3.0, abs=0.3)
+    assert numbers["corr_l1"] < numbers["pixel_l1"]
+    width, height = Image.open(out).size
+    assert width > 3 * 80 and height > 2 * 64  # two rows of three labelled panels
+
+
+def test_cli_flow_reads_two_frames_of_a_video(tmp_path, tiny_frames):
+    video = make_video(tmp_path / "clip.mkv", tiny_frames, codec="ffv1")
+    result = CliRunner().invoke(
+        _cli(), ["flow", str(video), "--frames", "0,3", "--flow", "dis", "--json"]
+    )
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["pixel_l1"] > 0
+
+
+def test_cli_flow_user_errors_exit_2(tmp_path, tiny_frames):
+    a = _save(textured(32, 32), tmp_path / "a.png")
+    b = _save(textured(32, 40), tmp_path / "b.png")
+    runner = CliRunner()
+    result = runner.invoke(_cli(), ["flow", str(a), str(b), "--flow", "dis"])
+    assert result.exit_code == 2 and "differ in size" in result.output
+    result = runner.invoke(_cli(), ["flow", str(a)])
+    assert result.exit_code == 2 and "second image" in result.output
+    video = make_video(tmp_path / "clip.mkv", tiny_frames, codec="ffv1")
+    result = runner.invoke(_cli(), ["flow", str(video), "--frames", "0,99", "--flow", "dis"])
+    assert result.exit_code == 2 and "has 8 frames" in result.output
+    result = runner.invoke(_cli(), ["flow", str(video), "--frames", "x"])
+    assert result.exit_code == 2 and "--frames" in result.output
