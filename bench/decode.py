@@ -56,9 +56,7 @@ def main() -> None:
     ap.add_argument("--json", type=Path, default=ROOT / "bench/results/decode.json")
     args = ap.parse_args()
     torch.set_num_threads(2)
-    paths = sorted(
-        p for v in args.videos for p in ([v] if v.is_file() else v.rglob("*.mp4"))
-    )
+    paths = sorted(p for v in args.videos for p in ([v] if v.is_file() else v.rglob("*.mp4")))
     size, frames = (args.size, args.size), args.context + args.horizon
 
     n_src, t_plain = plain_decode(paths)

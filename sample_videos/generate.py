@@ -64,7 +64,7 @@ def _shifted(bg: np.ndarray, dy: int, dx: int) -> np.ndarray:
 
 
 def bouncing_discs(seed: int) -> list[np.ndarray]:
-    """Discs that move at a speed which changes at random frames (the future position is uncertain)."""
+    """Discs whose speeds change at random frames (the future position is uncertain)."""
     rng = np.random.default_rng(seed)
     h, w = SIZE
     bg = _background(rng, h, w)
@@ -103,7 +103,7 @@ def cars_on_road(seed: int) -> list[np.ndarray]:
     frames = []
     for _ in range(FRAMES):
         img = bg.copy()
-        for lane, x, c in zip(lanes, xs, colors):
+        for lane, x, c in zip(lanes, xs, colors, strict=True):
             _draw_box(img, lane, x, 4, 9, c)  # body
             _draw_box(img, lane - 5, x, 2, 5, (0.75, 0.85, 0.95))  # windows
             for wx in (x - 6, x + 6):
@@ -148,7 +148,9 @@ def write_mp4(path: Path, frames: list[np.ndarray], fps: int, crf: int = 20) -> 
         out.mux(stream.encode())
 
 
-def bbb_excerpt(src: Path, dst: Path, *, start: int = 20, count: int = 96, width: int = 256) -> None:
+def bbb_excerpt(
+    src: Path, dst: Path, *, start: int = 20, count: int = 96, width: int = 256
+) -> None:
     """Frames [start, start+count) of the real clip, scaled to `width` (even height kept)."""
     with av.open(str(src)) as inp:
         vin = inp.streams.video[0]

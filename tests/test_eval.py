@@ -2,7 +2,6 @@
 
 import csv
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -28,11 +27,20 @@ def setup(tmp_path_factory):
         make_video(data / f"c{i}.mp4", make_frames(16, 32, 48, seed=i), fps=10)
     models = []
     for name in ("a", "b"):
-        cfg = RunConfig().override("data", paths=(str(data),), size=(16, 16), context=2,
-                                   cache_dir=str(root / "cache"))
+        cfg = RunConfig().override(
+            "data", paths=(str(data),), size=(16, 16), context=2, cache_dir=str(root / "cache")
+        )
         cfg = cfg.override("loss", spec="l1")
-        cfg = cfg.override("train", steps=2, batch_size=2, device="cpu", out=str(root / name),
-                           val_every=0, sample_every=0, seed=ord(name))
+        cfg = cfg.override(
+            "train",
+            steps=2,
+            batch_size=2,
+            device="cpu",
+            out=str(root / name),
+            val_every=0,
+            sample_every=0,
+            seed=ord(name),
+        )
         train(cfg)
         models.append(root / name / "model.pt")
     return data, models
@@ -45,8 +53,22 @@ def invoke(*args):
 def test_model_mode_writes_everything(setup, tmp_path):
     data, (a, b) = setup
     out = tmp_path / "ev"
-    result = invoke("eval", a, b, data, "--horizon", 3, "--baseline", "copy-last",
-                    "--baseline", "linear", "--out", out, "--metrics", "psnr,ssim")
+    result = invoke(
+        "eval",
+        a,
+        b,
+        data,
+        "--horizon",
+        3,
+        "--baseline",
+        "copy-last",
+        "--baseline",
+        "linear",
+        "--out",
+        out,
+        "--metrics",
+        "psnr,ssim",
+    )
     assert result.exit_code == 0, result.output
     record = json.loads((out / "metrics.json").read_text())
     assert set(record["summary"]) == {"a", "b", "copy-last", "linear"}
@@ -78,8 +100,17 @@ def test_thresholds_give_exit_1_with_the_failing_metric(setup):
     data, (a, _) = setup
     ok = invoke("eval", a, data, "--metrics", "psnr,ssim", "--fail-under", "psnr=1")
     assert ok.exit_code == 0
-    bad = invoke("eval", a, data, "--metrics", "psnr,ssim", "--fail-under", "psnr=99",
-                 "--fail-over", "ssim=0.001")
+    bad = invoke(
+        "eval",
+        a,
+        data,
+        "--metrics",
+        "psnr,ssim",
+        "--fail-under",
+        "psnr=99",
+        "--fail-over",
+        "ssim=0.001",
+    )
     assert bad.exit_code == 1
     lines = bad.stderr.strip().splitlines()
     assert any(line.startswith("FAIL a: psnr") and "< 99" in line for line in lines)
@@ -88,16 +119,24 @@ def test_thresholds_give_exit_1_with_the_failing_metric(setup):
 
 def test_folder_mode_matches_reference_psnr(tmp_path):
     truth = make_frames(4, 24, 24, seed=1)
-    noisy = np.clip(truth.astype(int) + np.random.default_rng(0).integers(-9, 10, truth.shape),
-                    0, 255).astype(np.uint8)
+    noisy = np.clip(
+        truth.astype(int) + np.random.default_rng(0).integers(-9, 10, truth.shape), 0, 255
+    ).astype(np.uint8)
     pred_dir = make_frame_folder(tmp_path / "pred", noisy)
     target_dir = make_frame_folder(tmp_path / "target", truth)
-    result = invoke("eval", "--pred", pred_dir, "--target", target_dir, "--metrics", "psnr",
-                    "--json")
+    result = invoke(
+        "eval", "--pred", pred_dir, "--target", target_dir, "--metrics", "psnr", "--json"
+    )
     assert result.exit_code == 0, result.output
     got = json.loads(result.stdout)["psnr"]["mean"]
-    expected = psnr(torch.from_numpy(noisy).permute(0, 3, 1, 2) / 255.0,
-                    torch.from_numpy(truth).permute(0, 3, 1, 2) / 255.0).mean().item()
+    expected = (
+        psnr(
+            torch.from_numpy(noisy).permute(0, 3, 1, 2) / 255.0,
+            torch.from_numpy(truth).permute(0, 3, 1, 2) / 255.0,
+        )
+        .mean()
+        .item()
+    )
     assert got == pytest.approx(expected, rel=1e-9)
 
 

@@ -23,11 +23,20 @@ def models(tmp_path_factory) -> dict[str, Path]:
     make_video(root / "clip.mp4", make_frames(12, 32, 48), fps=10)
     out = {}
     for task in ("predict", "interpolate"):
-        cfg = RunConfig().override("data", paths=(str(root / "clip.mp4"),), size=(16, 16),
-                                   context=2, val_fraction=0.0)
+        cfg = RunConfig().override(
+            "data", paths=(str(root / "clip.mp4"),), size=(16, 16), context=2, val_fraction=0.0
+        )
         cfg = cfg.override("loss", spec="l1")
-        cfg = cfg.override("train", task=task, steps=2, batch_size=2, device="cpu",
-                           out=str(root / task), val_every=0, sample_every=0)
+        cfg = cfg.override(
+            "train",
+            task=task,
+            steps=2,
+            batch_size=2,
+            device="cpu",
+            out=str(root / task),
+            val_every=0,
+            sample_every=0,
+        )
         cfg = cfg.override("data", cache_dir=str(root / "cache"))
         train(cfg)
         out[task] = root / task / "model.pt"
@@ -65,8 +74,19 @@ def test_predict_video_file_keeps_fps(models, video, tmp_path, ext):
 
 def test_predict_every_and_grid(models, video, tmp_path):
     out, grid = tmp_path / "pred", tmp_path / "grid.png"
-    result = invoke("predict", models["predict"], video, "--frames", 2, "--every", 3,
-                    "--out", out, "--grid", grid)
+    result = invoke(
+        "predict",
+        models["predict"],
+        video,
+        "--frames",
+        2,
+        "--every",
+        3,
+        "--out",
+        out,
+        "--grid",
+        grid,
+    )
     assert result.exit_code == 0, result.output
     # windows end at frames 1, 4, 7 (K = 2): 3 windows x 2 frames
     assert len(list(out.iterdir())) == 6
@@ -141,8 +161,16 @@ def test_interpolate_two_images(models, tmp_path):
     result = invoke("interpolate", models["interpolate"], a, b, "--out", tmp_path / "m.png")
     assert result.exit_code == 0, result.output
     assert Image.open(tmp_path / "m.png").size == (30, 20)
-    result = invoke("interpolate", models["interpolate"], a, b, "--times", "0.25,0.5,0.75",
-                    "--out", tmp_path / "t")
+    result = invoke(
+        "interpolate",
+        models["interpolate"],
+        a,
+        b,
+        "--times",
+        "0.25,0.5,0.75",
+        "--out",
+        tmp_path / "t",
+    )
     assert result.exit_code == 0, result.output
     assert len(list((tmp_path / "t").iterdir())) == 3
 

@@ -100,8 +100,24 @@ def test_resume_equals_an_uninterrupted_run(clips, tmp_path):
 
 def test_resume_cli_continues_from_saved_config(clips, tmp_path):
     run = tmp_path / "run"
-    args = ["train", str(clips), "--out", str(run), "--size", "16", "--context", "2",
-            "--loss", "l1", "--batch-size", "4", "--steps", "2", "--device", "cpu"]
+    args = [
+        "train",
+        str(clips),
+        "--out",
+        str(run),
+        "--size",
+        "16",
+        "--context",
+        "2",
+        "--loss",
+        "l1",
+        "--batch-size",
+        "4",
+        "--steps",
+        "2",
+        "--device",
+        "cpu",
+    ]
     assert runner.invoke(app, args).exit_code == 0
     result = runner.invoke(app, ["train", "--resume", "--out", str(run), "--steps", "4"])
     assert result.exit_code == 0, result.output
@@ -136,9 +152,28 @@ def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(clips, tmp_pat
     monkeypatch.setattr(trainer_mod.Trainer, "train_step", poisoned)
     result = runner.invoke(
         app,
-        ["train", str(clips), "--out", str(tmp_path / "run"), "--size", "16", "--context", "2",
-         "--loss", "l1", "--batch-size", "4", "--steps", "10", "--device", "cpu",
-         "--checkpoint-every", "2", "--val-every", "0"],
+        [
+            "train",
+            str(clips),
+            "--out",
+            str(tmp_path / "run"),
+            "--size",
+            "16",
+            "--context",
+            "2",
+            "--loss",
+            "l1",
+            "--batch-size",
+            "4",
+            "--steps",
+            "10",
+            "--device",
+            "cpu",
+            "--checkpoint-every",
+            "2",
+            "--val-every",
+            "0",
+        ],
     )
     assert result.exit_code == 2
     assert "at step 4" in result.stderr and "Traceback" not in result.output
@@ -180,29 +215,70 @@ def test_bad_options_are_one_line_errors(clips, tmp_path):
 
 
 def _train_cmd(clips: Path, out: Path, steps: int) -> list[str]:
-    return [sys.executable, "-m", "vidpred", "train", str(clips), "--out", str(out),
-            "--size", "16", "--context", "2", "--loss", "l1", "--batch-size", "4",
-            "--device", "cpu", "--steps", str(steps), "--checkpoint-every", "1",
-            "--val-every", "0", "--sample-every", "0"]
+    return [
+        sys.executable,
+        "-m",
+        "vidpred",
+        "train",
+        str(clips),
+        "--out",
+        str(out),
+        "--size",
+        "16",
+        "--context",
+        "2",
+        "--loss",
+        "l1",
+        "--batch-size",
+        "4",
+        "--device",
+        "cpu",
+        "--steps",
+        str(steps),
+        "--checkpoint-every",
+        "1",
+        "--val-every",
+        "0",
+        "--sample-every",
+        "0",
+    ]
 
 
 def test_killed_run_resumes(clips, tmp_path):
     out = tmp_path / "run"
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    proc = subprocess.Popen(_train_cmd(clips, out, 10_000), env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        _train_cmd(clips, out, 10_000),
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     last = out / "checkpoints" / "last.pt"
     deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and not (last.exists() and
-                                               load_payload(last, kind="checkpoint")["step"] >= 3):
+    while time.monotonic() < deadline and not (
+        last.exists() and load_payload(last, kind="checkpoint")["step"] >= 3
+    ):
         time.sleep(0.2)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     step = load_payload(last, kind="checkpoint")["step"]  # loadable whenever it was killed
     assert step >= 3
     done = subprocess.run(
-        [sys.executable, "-m", "vidpred", "train", "--resume", "--out", str(out),
-         "--steps", str(step + 2)], env=env, capture_output=True, text=True, timeout=120,
+        [
+            sys.executable,
+            "-m",
+            "vidpred",
+            "train",
+            "--resume",
+            "--out",
+            str(out),
+            "--steps",
+            str(step + 2),
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert done.returncode == 0, done.stderr
     assert load_payload(last, kind="checkpoint")["step"] == step + 2
@@ -210,9 +286,13 @@ def test_killed_run_resumes(clips, tmp_path):
 
 def test_ctrl_c_saves_and_exits_cleanly(clips, tmp_path):
     out = tmp_path / "run"
-    proc = subprocess.Popen(_train_cmd(clips, out, 10_000), stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True,
-                            env={**os.environ, "OMP_NUM_THREADS": "1"})
+    proc = subprocess.Popen(
+        _train_cmd(clips, out, 10_000),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+    )
     last = out / "checkpoints" / "last.pt"
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and not last.exists():
@@ -251,9 +331,21 @@ def test_ddp_two_cpu_processes_end_with_identical_weights(clips, tmp_path):
     script.write_text(DDP_SCRIPT)
     digest = tmp_path / "digest"
     result = subprocess.run(
-        [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2",
-         "--master-port", str(_free_port()), str(script), str(tmp_path / "c.toml"), str(digest)],
-        capture_output=True, text=True, timeout=240,
+        [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--nproc-per-node",
+            "2",
+            "--master-port",
+            str(_free_port()),
+            str(script),
+            str(tmp_path / "c.toml"),
+            str(digest),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=240,
         env={**os.environ, "OMP_NUM_THREADS": "1"},
     )
     assert result.returncode == 0, result.stderr[-2000:]

@@ -80,7 +80,9 @@ class RunConfig:
         sections = {f.name: f for f in dataclasses.fields(cls)}
         unknown = set(d) - set(sections)
         if unknown:
-            raise InputError(f"{origin}: unknown section(s) {sorted(unknown)}; known: {sorted(sections)}")
+            raise InputError(
+                f"{origin}: unknown section(s) {sorted(unknown)}; known: {sorted(sections)}"
+            )
         base = cls()
         return cls(
             **{

@@ -142,8 +142,7 @@ def evaluate_models(
     for batch in loader:
         frames = batch.to(device)  # (B, K + horizon, C, H, W)
         context, truth = frames[:, :K], frames[:, K:]
-        preds = [predict_future(lm, context[:, -lm.config.context :], horizon)
-                 for _, lm in models]
+        preds = [predict_future(lm, context[:, -lm.config.context :], horizon) for _, lm in models]
         preds += [baseline_predict(b, context, horizon, flow=flow) for b in baselines]
         per_model = []
         for s, pred in zip(scores, preds, strict=True):
@@ -164,8 +163,11 @@ def _keep_worst(result: EvalResult, values, offset, context, truth, preds, k: in
     score = values[metric].clamp(max=PSNR_CAP).mean(dim=1).cpu()  # (B,)
     for b in range(score.shape[0]):
         item = (-sign * float(score[b]), offset + b)  # heap keeps the k largest = worst
-        frames = {"context": context[b].cpu(), "truth": truth[b].cpu(),
-                  "preds": [p[b].cpu() for p in preds]}
+        frames = {
+            "context": context[b].cpu(),
+            "truth": truth[b].cpu(),
+            "preds": [p[b].cpu() for p in preds],
+        }
         if len(result.worst) < k:
             heapq.heappush(result.worst, (*item, frames))
         elif item > result.worst[0][:2]:
@@ -288,25 +290,33 @@ def _figures(result: EvalResult, out: Path) -> tuple[list[Figure], list[Animatio
     for rank, (key, index, frames) in enumerate(worst, start=1):
         clip, first = result.windows[index]
         value = -key if HIGHER_IS_BETTER[metric] else key
-        image = comparison_grid(frames["context"][None], frames["truth"][None],
-                                [p[None] for p in frames["preds"]], max_rows=1)
+        image = comparison_grid(
+            frames["context"][None],
+            frames["truth"][None],
+            [p[None] for p in frames["preds"]],
+            max_rows=1,
+        )
         path = out / "grids" / f"worst_{rank:02d}.png"
         write_image(path, image)
-        figures.append(Figure(
-            title=f"#{rank}: {Path(clip).name}, frames from {first}",
-            image=path,
-            caption="context | truth | " + " | ".join(f"{n} + error" for n in names),
-            metric=metric,
-            value=value,
-        ))
+        figures.append(
+            Figure(
+                title=f"#{rank}: {Path(clip).name}, frames from {first}",
+                image=path,
+                caption="context | truth | " + " | ".join(f"{n} + error" for n in names),
+                metric=metric,
+                value=value,
+            )
+        )
         if rank <= 3:
             gif = out / "animations" / f"worst_{rank:02d}.gif"
             write_frames(gif, _animation_frames(frames), fps=4)
-            animations.append(Animation(
-                title=f"#{rank}: {Path(clip).name}",
-                gif=gif,
-                caption="truth | " + " | ".join(names) + " (context, then predictions)",
-            ))
+            animations.append(
+                Animation(
+                    title=f"#{rank}: {Path(clip).name}",
+                    gif=gif,
+                    caption="truth | " + " | ".join(names) + " (context, then predictions)",
+                )
+            )
     return figures, animations
 
 

@@ -19,7 +19,7 @@ def to_uint8(frames: Tensor) -> np.ndarray:
 
 
 def error_map(pred: Tensor, target: Tensor, *, gain: float = 4.0) -> Tensor:
-    """Mean absolute error over channels, amplified by `gain` and shown as grey: `(..., 3, H, W)`."""
+    """Mean absolute error over channels, times `gain`, as grey `(..., 3, H, W)`."""
     err = (pred - target).abs().mean(dim=-3, keepdim=True).mul(gain).clamp(0, 1)
     return err.expand(*err.shape[:-3], 3, *err.shape[-2:])
 
@@ -31,9 +31,7 @@ def grid(rows: Sequence[Sequence[np.ndarray]]) -> np.ndarray:
         raise ValueError("grid needs at least one panel")
     h, w, _ = rows[0][0].shape
     ncols = max(len(r) for r in rows)
-    out = np.full(
-        (len(rows) * (h + PAD) + PAD, ncols * (w + PAD) + PAD, 3), 255, dtype=np.uint8
-    )
+    out = np.full((len(rows) * (h + PAD) + PAD, ncols * (w + PAD) + PAD, 3), 255, dtype=np.uint8)
     for i, row in enumerate(rows):
         for j, panel in enumerate(row):
             if panel.shape != (h, w, 3):

@@ -56,7 +56,9 @@ def load_model(path: Path, *, device: torch.device, task: str | None = None) -> 
         data = payload["run_config"]["data"]
         size, stride = (int(data["size"][0]), int(data["size"][1])), int(data["stride"])
     except (KeyError, TypeError, ValueError, RuntimeError) as e:
-        raise CheckpointError(f"{path}: not a usable vidpred model ({str(e).splitlines()[0]})") from None
+        raise CheckpointError(
+            f"{path}: not a usable vidpred model ({str(e).splitlines()[0]})"
+        ) from None
     if task is not None and cfg.task != task:
         raise CheckpointError(
             f"{path}: is a {cfg.task} model; `vidpred {'predict' if task == 'predict' else task}` "

@@ -1,4 +1,5 @@
-"""metrics.csv of a run: one row per log interval or validation, columns added as they appear."""
+"""metrics.csv of a run: one row per log interval or validation, columns added as they appear;
+the same scalars go to TensorBoard when the optional `tensorboard` package is installed."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ class MetricsLog:
 
     def __init__(self, path: Path, *, enabled: bool = True) -> None:
         self.path, self.enabled = Path(path), enabled
+        self._tb = _tensorboard_writer(self.path.parent / "tensorboard") if enabled else None
         self.columns: list[str] = ["step"]
         self.rows: list[dict[str, float]] = []
         if enabled and self.path.exists():
@@ -36,6 +38,11 @@ class MetricsLog:
         if not self.enabled:
             return
         self.rows.append(row)
+        if self._tb is not None:
+            for k, v in row.items():
+                if k != "step":
+                    self._tb.add_scalar(k, v, global_step=int(row["step"]))
+            self._tb.flush()
         new = [k for k in row if k not in self.columns]
         if new or not self.path.exists():
             self.columns += new
@@ -53,3 +60,12 @@ class MetricsLog:
 
 def _fmt(row: dict) -> dict:
     return {k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in row.items()}
+
+
+def _tensorboard_writer(log_dir: Path):
+    """A SummaryWriter when tensorboard is installed (never required), else None."""
+    try:
+        from torch.utils.tensorboard import SummaryWriter  # noqa: PLC0415 (optional)
+    except ImportError:
+        return None
+    return SummaryWriter(log_dir=str(log_dir))

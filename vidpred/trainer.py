@@ -32,7 +32,7 @@ from vidpred.data import ClipDataset, FrameCache, load_clips, split_by_file
 from vidpred.errors import InputError, VidpredError
 from vidpred.grids import comparison_grid
 from vidpred.io.frames import write_image
-from vidpred.losses import build_loss
+from vidpred.losses import build_loss, parse_loss_spec
 from vidpred.metrics import PSNR_CAP, psnr, ssim
 from vidpred.models import TASKS, ModelConfig, build_model, model_config_for, rollout
 from vidpred.runlog import MetricsLog
@@ -40,7 +40,6 @@ from vidpred.runtime import Dist, autocast, init_distributed, resolve_device, sh
 from vidpred.sampler import ResumableSampler
 
 LOG_EVERY = 10  # steps between metrics.csv rows (each costs one host sync)
-
 
 
 class TrainingDiverged(VidpredError):
@@ -143,8 +142,9 @@ class Trainer:
         if resume:
             self._restore(self.run_dir / "checkpoints" / "last.pt")
         self.ddp = (
-            DistributedDataParallel(self.model, device_ids=[dist.local_rank] if
-                                    self.device.type == "cuda" else None)
+            DistributedDataParallel(
+                self.model, device_ids=[dist.local_rank] if self.device.type == "cuda" else None
+            )
             if dist.enabled
             else self.model
         )
@@ -170,6 +170,9 @@ class Trainer:
         s = self.model_cfg.stride
         if h % s or w % s or h < s or w < s:
             raise VidpredError(f"--size {h}x{w}: height and width must be multiples of {s}")
+        terms = {t.name for t in parse_loss_spec(self.cfg.loss.spec).terms}
+        if "lpips" in terms and min(h, w) < 32:  # AlexNet's strided stem pools 16 px to nothing
+            raise VidpredError(f"--size {h}x{w}: the lpips (AlexNet) loss needs at least 32x32")
 
     def _datasets(self):
         c, t = self.cfg.data, self.cfg.train
@@ -250,8 +253,9 @@ class Trainer:
         self.scaler.scale(loss).backward()
         self.scaler.step(self.optimizer)
         self.scaler.update()
-        return loss.detach(), {k: v.detach() if torch.is_tensor(v) else torch.tensor(v)
-                               for k, v in logs.items()}
+        return loss.detach(), {
+            k: v.detach() if torch.is_tensor(v) else torch.tensor(v) for k, v in logs.items()
+        }
 
     @torch.no_grad()
     def validate(self) -> tuple[dict[str, float], tuple[Tensor, Tensor, Tensor] | None]:

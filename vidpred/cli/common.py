@@ -10,9 +10,7 @@ import typer
 from vidpred.errors import InputError
 
 DeviceOption = Annotated[str, typer.Option(help="auto | cpu | cuda | mps.")]
-OverwriteOption = Annotated[
-    bool, typer.Option("--overwrite", help="Replace an existing output.")
-]
+OverwriteOption = Annotated[bool, typer.Option("--overwrite", help="Replace an existing output.")]
 
 
 def check_output(path: Path, *, overwrite: bool) -> None:

@@ -42,8 +42,10 @@ def eval_(
     ] = None,
     metrics: Annotated[
         str | None,
-        typer.Option(help="Comma-separated: psnr,ssim,lpips. [default: all; LPIPS only when "
-                     "its weights are present]"),
+        typer.Option(
+            help="Comma-separated: psnr,ssim,lpips. [default: all; LPIPS only when "
+            "its weights are present]"
+        ),
     ] = None,
     lpips_net: Annotated[str, typer.Option(help="alex (LPIPS default) or vgg.")] = "alex",
     max_clips: Annotated[int, typer.Option(min=0, help="Score at most N windows (0: all).")] = 0,
@@ -77,7 +79,9 @@ def eval_(
     notes = [skip_notice] if skip_notice else []
     for m in list(under) + list(over):
         if m not in chosen:
-            raise InputError(f"threshold on {m}, which is not computed (metrics: {', '.join(chosen)})")
+            raise InputError(
+                f"threshold on {m}, which is not computed (metrics: {', '.join(chosen)})"
+            )
     if skip_notice:
         notice(skip_notice)
     dev = resolve_device(device)
@@ -86,28 +90,36 @@ def eval_(
     if pred is not None or target is not None:
         if pred is None or target is None or inputs:
             raise InputError("folder mode takes --pred DIR --target DIR and nothing else")
-        result = evaluate_folders(pred, target, metrics=chosen, lpips_model=lpips_model,
-                                  batch_size=batch_size)
+        result = evaluate_folders(
+            pred, target, metrics=chosen, lpips_model=lpips_model, batch_size=batch_size
+        )
     else:
         paths = inputs or []
         model_paths = [p for p in paths if p.suffix in MODEL_SUFFIXES]
         data = [p for p in paths if p.suffix not in MODEL_SUFFIXES]
         if not data:
             raise InputError("no DATA given: vidpred eval MODEL.pt... DATA... --horizon N")
-        models = [(_name(p, model_paths), load_model(p, device=dev, task="predict"))
-                  for p in model_paths]
+        models = [
+            (_name(p, model_paths), load_model(p, device=dev, task="predict")) for p in model_paths
+        ]
         result = evaluate_models(
-            models, data, horizon=horizon, baselines=baseline or [], metrics=chosen,
-            lpips_model=lpips_model, size=parse_size(size), max_clips=max_clips,
+            models,
+            data,
+            horizon=horizon,
+            baselines=baseline or [],
+            metrics=chosen,
+            lpips_model=lpips_model,
+            size=parse_size(size),
+            max_clips=max_clips,
             batch_size=batch_size,
         )
     summary = result.summary()
     if out is not None:
         settings = {
             "psnr": f"per frame on [0, 1] (MSE over pixels and channels), mean over frames; "
-                    f"capped at {PSNR_CAP:g} dB for identical frames",
+            f"capped at {PSNR_CAP:g} dB for identical frames",
             "ssim": "skimage structural_similarity: gaussian_weights, sigma 1.5, "
-                    "use_sample_covariance False, data_range 1, channel_axis",
+            "use_sample_covariance False, data_range 1, channel_axis",
             "lpips": f"lpips {lpips_net} v0.1, inputs in [-1, 1]",
             "lpips_net": lpips_net,
             "ci95": "percentile bootstrap over clips, 1000 resamples, seed 0",

@@ -55,8 +55,11 @@ def inspect(
         console.print(table)
         console.print(
             f"windows of {context}+{horizon} frames, stride {stride}"
-            + ("; ~ = estimated from duration x fps" if any(r.frames_estimated for r in inv.clips)
-               else "")
+            + (
+                "; ~ = estimated from duration x fps"
+                if any(r.frames_estimated for r in inv.clips)
+                else ""
+            )
         )
     for bad in inv.unreadable:
         err_console.print(f"[yellow]unreadable:[/] {bad.path}: {bad.reason}", highlight=False)

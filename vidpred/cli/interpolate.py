@@ -35,14 +35,18 @@ def interpolate(
     ],
     out: Annotated[
         Path | None,
-        typer.Option(help="Two images: a PNG (one time) or a folder. Video: a video file "
-                     "(.mp4/.gif/.webm/.mkv) or a folder of PNGs."),
+        typer.Option(
+            help="Two images: a PNG (one time) or a folder. Video: a video file "
+            "(.mp4/.gif/.webm/.mkv) or a folder of PNGs."
+        ),
     ] = None,
     times: Annotated[
         str | None,
-        typer.Option(help="Two images: times in (0, 1), e.g. 0.25,0.5,0.75. The model predicts "
-                     "midpoints, so other times are reached by recursive midpoints and must be "
-                     "k/2^n. [default: 0.5]"),
+        typer.Option(
+            help="Two images: times in (0, 1), e.g. 0.25,0.5,0.75. The model predicts "
+            "midpoints, so other times are reached by recursive midpoints and must be "
+            "k/2^n. [default: 0.5]"
+        ),
     ] = None,
     factor: Annotated[
         int, typer.Option(help="Video: frames out per frame in (2, 4, 8 or 16).")
@@ -68,13 +72,18 @@ def interpolate(
     if inp.frames < 2:
         raise InputError(f"{inp.label}: {inp.frames} frame(s); interpolation needs at least 2")
     src = Path(inp.label)
-    out = out or src.with_name(f"{src.stem}_x{factor}{src.suffix if inp.source and src.is_file() else ''}")
+    out = out or src.with_name(
+        f"{src.stem}_x{factor}{src.suffix if inp.source and src.is_file() else ''}"
+    )
     check_output(out, overwrite=overwrite)
     fps_in = inp.fps or 25.0
     fps_out = fps_in if slowmo else fps_in * factor
     total = (inp.frames - 1) * factor + 1
     progress = Progress(
-        TextColumn("[bold]interpolate"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+        TextColumn("[bold]interpolate"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
         console=err_console,
     )
     with FrameWriter(out, fps=fps_out) as writer, progress:

@@ -27,8 +27,9 @@ def predict(
     model: Annotated[Path, typer.Argument(help="A model.pt written by `vidpred train`.")],
     context: Annotated[
         list[Path],
-        typer.Argument(help="Context: image files (the last K are used), a folder of frames, "
-                       "or a video."),
+        typer.Argument(
+            help="Context: image files (the last K are used), a folder of frames, or a video."
+        ),
     ],
     frames: Annotated[int, typer.Option(min=1, help="Frames to predict (autoregressive).")] = 1,
     at: Annotated[
@@ -80,7 +81,7 @@ def predict(
         nonlocal n_windows
         ctx = resize(torch.stack([to_tensor(c) for _, c in batch]), run_size)  # (B, K, 3, H, W)
         pred = predict_future(lm, ctx, frames).cpu()  # (B, frames, 3, H, W)
-        for (end, _), c, p in zip(batch, ctx, pred):
+        for (end, _), c, p in zip(batch, ctx, pred, strict=True):
             for frame in to_uint8(p):
                 writer.write(frame)
             if len(shown) < GRID_ROWS:

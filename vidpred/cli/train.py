@@ -12,18 +12,22 @@ from vidpred.cli.common import parse_size
 from vidpred.cli.console import console, err_console, notice
 from vidpred.config import RunConfig, load_config
 from vidpred.errors import InputError
-from vidpred.trainer import Trainer, train as run_training
+from vidpred.trainer import Trainer
+from vidpred.trainer import train as run_training
 
 
 def train(
     data: Annotated[
         list[Path] | None,
-        typer.Argument(help="Video files, folders of videos, folders of frames.", show_default=False),
+        typer.Argument(
+            help="Video files, folders of videos, folders of frames.", show_default=False
+        ),
     ] = None,
     loss: Annotated[
         str | None,
-        typer.Option(help="Loss spec: l1, mse, corr-l1, corr-l1+vgg, l1+0.5*lpips ... "
-                     "[default: corr-l1]"),
+        typer.Option(
+            help="Loss spec: l1, mse, corr-l1, corr-l1+vgg, l1+0.5*lpips ... [default: corr-l1]"
+        ),
     ] = None,
     task: Annotated[
         str | None, typer.Option(help="predict | interpolate. [default: predict]")
@@ -42,12 +46,15 @@ def train(
         str | None, typer.Option(help="unet-s | unet-m | unet-l. [default: unet-s]")
     ] = None,
     flow: Annotated[
-        str | None, typer.Option(help="Flow for corr- losses: auto | dis | raft-small | "
-                                 "raft-large. [default: auto]")
+        str | None,
+        typer.Option(
+            help="Flow for corr- losses: auto | dis | raft-small | raft-large. [default: auto]"
+        ),
     ] = None,
     batch_size: Annotated[int | None, typer.Option(min=1, help="[default: 16]")] = None,
     steps: Annotated[
-        int | None, typer.Option(min=1, help="Total steps (a resumed run's target). [default: 1000]")
+        int | None,
+        typer.Option(min=1, help="Total steps (a resumed run's target). [default: 1000]"),
     ] = None,
     epochs: Annotated[
         int | None, typer.Option(min=1, help="Train for this many epochs instead of --steps.")
@@ -66,9 +73,7 @@ def train(
     val_every: Annotated[int | None, typer.Option(min=0, help="[default: 200]")] = None,
     sample_every: Annotated[int | None, typer.Option(min=0, help="[default: 200]")] = None,
     checkpoint_every: Annotated[int | None, typer.Option(min=1, help="[default: 100]")] = None,
-    out: Annotated[
-        Path | None, typer.Option(help="Run folder. [default: runs/run]")
-    ] = None,
+    out: Annotated[Path | None, typer.Option(help="Run folder. [default: runs/run]")] = None,
     resume: Annotated[
         bool, typer.Option("--resume", help="Continue the run in --out from its last checkpoint.")
     ] = False,

@@ -78,7 +78,10 @@ class CachedClip:
     def open(self) -> np.ndarray:
         """A read-only memory map, `(T, H, W, 3)` uint8."""
         return np.memmap(
-            self.data_file, dtype=np.uint8, mode="r", shape=(self.frames, self.height, self.width, 3)
+            self.data_file,
+            dtype=np.uint8,
+            mode="r",
+            shape=(self.frames, self.height, self.width, 3),
         )
 
 

@@ -63,14 +63,14 @@ def load_clips(
     for source in sources:
         info = source.info
         try:
-            clip = cache.get(source, working_size((info.height, info.width), size), on_frame=on_frame)
+            clip = cache.get(
+                source, working_size((info.height, info.width), size), on_frame=on_frame
+            )
         except InputError as e:
             skipped.append(Skipped(info.path, str(e).removeprefix(f"{info.path}: ")))
             continue
         if clip.frames < span:
-            skipped.append(
-                Skipped(info.path, f"has {clip.frames} frames; one window needs {span}")
-            )
+            skipped.append(Skipped(info.path, f"has {clip.frames} frames; one window needs {span}"))
             continue
         clips.append(clip)
     if not clips:
