@@ -169,3 +169,36 @@ def tiny_mkv_lossless(tmp_path: Path, tiny_frames: np.ndarray) -> Path:
 def tiny_frame_folder(tmp_path: Path, tiny_frames: np.ndarray) -> Path:
     """8 PNGs frame_0001.png ... frame_0008.png, 48x32: reads back as exactly `tiny_frames`."""
     return make_frame_folder(tmp_path / "tiny_frames", tiny_frames)
+
+
+def train_tiny_model(
+    data: Path, out: Path, *, task: str = "predict", cache: Path | None = None, **train
+) -> Path:
+    """Train a `unet-s` for two steps on 16x16 crops of `data` (2 context frames); returns the
+    run's model.pt. Tests of what consumes a model need one, not a good one."""
+    from vidpred.config import RunConfig  # noqa: PLC0415 (keeps conftest importable alone)
+    from vidpred.trainer import train as run_training  # noqa: PLC0415
+
+    cfg = RunConfig().override(
+        "data",
+        paths=(str(data),),
+        size=(16, 16),
+        context=2,
+        cache_dir=str(cache or out.parent / "cache"),
+    )
+    cfg = cfg.override("loss", spec="l1")
+    cfg = cfg.override(
+        "train",
+        **{
+            "task": task,
+            "steps": 2,
+            "batch_size": 2,
+            "device": "cpu",
+            "out": str(out),
+            "val_every": 0,
+            "sample_every": 0,
+            **train,
+        },
+    )
+    run_training(cfg)
+    return out / "model.pt"

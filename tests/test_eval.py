@@ -6,15 +6,13 @@ import json
 import numpy as np
 import pytest
 import torch
-from conftest import make_frame_folder, make_frames, make_video
+from conftest import make_frame_folder, make_frames, make_video, train_tiny_model
 from typer.testing import CliRunner
 
 from vidpred.cli import app
-from vidpred.config import RunConfig
 from vidpred.evaluate import baseline_predict
 from vidpred.flow import build_flow
 from vidpred.metrics import psnr
-from vidpred.trainer import train
 
 runner = CliRunner()
 
@@ -25,24 +23,7 @@ def setup(tmp_path_factory):
     data = root / "data"
     for i in range(2):
         make_video(data / f"c{i}.mp4", make_frames(16, 32, 48, seed=i), fps=10)
-    models = []
-    for name in ("a", "b"):
-        cfg = RunConfig().override(
-            "data", paths=(str(data),), size=(16, 16), context=2, cache_dir=str(root / "cache")
-        )
-        cfg = cfg.override("loss", spec="l1")
-        cfg = cfg.override(
-            "train",
-            steps=2,
-            batch_size=2,
-            device="cpu",
-            out=str(root / name),
-            val_every=0,
-            sample_every=0,
-            seed=ord(name),
-        )
-        train(cfg)
-        models.append(root / name / "model.pt")
+    models = [train_tiny_model(data, root / name, seed=ord(name)) for name in ("a", "b")]
     return data, models
 
 

@@ -4,15 +4,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import make_frame_folder, make_frames, make_video
+from conftest import make_frame_folder, make_frames, make_video, train_tiny_model
 from PIL import Image
 from typer.testing import CliRunner
 
 from vidpred.cli import app
-from vidpred.config import RunConfig
 from vidpred.inference import dyadic_depth
 from vidpred.io.sources import open_source
-from vidpred.trainer import train
 
 runner = CliRunner()
 
@@ -21,26 +19,10 @@ runner = CliRunner()
 def models(tmp_path_factory) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("models")
     make_video(root / "clip.mp4", make_frames(12, 32, 48), fps=10)
-    out = {}
-    for task in ("predict", "interpolate"):
-        cfg = RunConfig().override(
-            "data", paths=(str(root / "clip.mp4"),), size=(16, 16), context=2, val_fraction=0.0
-        )
-        cfg = cfg.override("loss", spec="l1")
-        cfg = cfg.override(
-            "train",
-            task=task,
-            steps=2,
-            batch_size=2,
-            device="cpu",
-            out=str(root / task),
-            val_every=0,
-            sample_every=0,
-        )
-        cfg = cfg.override("data", cache_dir=str(root / "cache"))
-        train(cfg)
-        out[task] = root / task / "model.pt"
-    return out
+    return {
+        task: train_tiny_model(root / "clip.mp4", root / task, task=task)
+        for task in ("predict", "interpolate")
+    }
 
 
 def invoke(*args):

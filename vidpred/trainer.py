@@ -111,8 +111,15 @@ class _StopOnSigint:
 
 
 class Trainer:
-    def __init__(self, cfg: RunConfig, dist: Dist, *, resume: bool, quiet: bool = False) -> None:
-        self.cfg, self.dist, self.quiet = cfg, dist, quiet
+    def __init__(
+        self,
+        cfg: RunConfig,
+        dist: Dist,
+        *,
+        resume: bool,
+        on_frame: Callable[[], None] | None = None,
+    ) -> None:
+        self.cfg, self.dist = cfg, dist
         t = cfg.train
         self.run_dir = Path(t.out)
         self.device = resolve_device(t.device, local_rank=dist.local_rank)
@@ -120,7 +127,7 @@ class Trainer:
         torch.manual_seed(t.seed)  # same initial weights on every rank (DDP also broadcasts)
         self.model_cfg = self._model_config()
         self._check_size()
-        self.train_set, self.val_set, self.skipped = self._datasets()
+        self.train_set, self.val_set, self.skipped = self._datasets(on_frame)
         self.model = build_model(self.model_cfg).to(self.device)
         self.loss_fn = build_loss(cfg.loss.spec, flow=cfg.loss.flow, device=self.device)
         self.flow = getattr(self.loss_fn, "flow_backend", None)
@@ -174,13 +181,15 @@ class Trainer:
         if "lpips" in terms and min(h, w) < 32:  # AlexNet's strided stem pools 16 px to nothing
             raise VidpredError(f"--size {h}x{w}: the lpips (AlexNet) loss needs at least 32x32")
 
-    def _datasets(self):
+    def _datasets(self, on_frame: Callable[[], None] | None):
         c, t = self.cfg.data, self.cfg.train
         n = window_frames(self.cfg)
         cache = FrameCache(Path(c.cache_dir) if c.cache_dir else None)
 
         def load():
-            return load_clips(c.paths, size=c.size, frames=n, stride=c.stride, cache=cache)
+            return load_clips(
+                c.paths, size=c.size, frames=n, stride=c.stride, cache=cache, on_frame=on_frame
+            )
 
         # Rank 0 decodes into the cache; the others then find every clip there.
         if self.dist.is_main:
@@ -409,11 +418,14 @@ def train(
     resume: bool = False,
     on_ready: Callable[[Trainer], None] | None = None,
     on_step: Callable[[int, dict[str, float]], None] | None = None,
+    on_frame: Callable[[], None] | None = None,
 ) -> TrainSummary:
-    """Train as `cfg` says; with `resume`, continue `cfg.train.out` from its last checkpoint."""
+    """Train as `cfg` says; with `resume`, continue `cfg.train.out` from its last checkpoint.
+    Callbacks: `on_frame` per frame decoded into the cache, `on_ready` once the data and model
+    are set up, `on_step` at every log interval."""
     d = init_distributed(cfg.train.device)
     try:
-        trainer = Trainer(cfg, d, resume=resume)
+        trainer = Trainer(cfg, d, resume=resume, on_frame=on_frame)
         if on_ready:
             on_ready(trainer)
         return trainer.run(on_step)

@@ -42,12 +42,13 @@ def inspect(
         ]:
             table.add_column(name, justify=justify, overflow="fold")  # type: ignore[arg-type]
         for row in inv.clips:
+            i = row.info
             table.add_row(
-                row.path,
-                row.codec,
-                f"{row.width}x{row.height}",
-                "-" if row.fps is None else f"{row.fps:.3g}",
-                f"~{row.frames}" if row.frames_estimated else str(row.frames),
+                str(i.path),
+                i.codec,
+                f"{i.width}x{i.height}",
+                "-" if i.fps is None else f"{i.fps:.3g}",
+                f"~{i.frames}" if i.frames_estimated else str(i.frames),
                 str(row.windows),
             )
         table.add_section()
@@ -57,7 +58,7 @@ def inspect(
             f"windows of {context}+{horizon} frames, stride {stride}"
             + (
                 "; ~ = estimated from duration x fps"
-                if any(r.frames_estimated for r in inv.clips)
+                if any(r.info.frames_estimated for r in inv.clips)
                 else ""
             )
         )

@@ -99,9 +99,22 @@ def train(
         transient=False,
     )
     bar = None
+    decoding = Progress(
+        TextColumn("[bold]caching frames"),
+        TextColumn("{task.completed} decoded"),
+        console=err_console,
+        transient=True,
+    )
+    decoded = decoding.add_task("decode", total=None)
+
+    def frame_decoded() -> None:
+        if not decoding.live.is_started:
+            decoding.start()
+        decoding.advance(decoded)
 
     def ready(trainer: Trainer) -> None:
         nonlocal bar
+        decoding.stop()
         if not trainer.dist.is_main:
             return
         for s in trainer.skipped:
@@ -123,8 +136,11 @@ def train(
             )
 
     try:
-        summary = run_training(cfg, resume=resume, on_ready=ready, on_step=step)
+        summary = run_training(
+            cfg, resume=resume, on_ready=ready, on_step=step, on_frame=frame_decoded
+        )
     finally:
+        decoding.stop()
         progress.stop()
     if summary.interrupted:
         console.print(

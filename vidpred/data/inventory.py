@@ -1,5 +1,5 @@
 """What `vidpred inspect` reports: one row per clip, like ffprobe for a dataset. Reads headers
-only (no full decode), so it is quick on large collections."""
+and the first frame only (no full decode), so it is quick on large collections."""
 
 from __future__ import annotations
 
@@ -8,23 +8,16 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from vidpred.data.dataset import Skipped, count_windows
-from vidpred.io.sources import discover_sources
+from vidpred.io.sources import SourceInfo, discover_sources
 
 
 @dataclass(frozen=True)
 class ClipRow:
-    path: str
-    kind: str  # "video" or "frames"
-    codec: str
-    width: int
-    height: int
-    fps: float | None
-    frames: int
-    frames_estimated: bool  # the container did not say; frames = duration * fps
+    info: SourceInfo  # path, kind, codec, size, fps, frames (and whether they are estimated)
     windows: int  # for the context/horizon/stride asked for
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        return {**asdict(self.info), "path": str(self.info.path), "windows": self.windows}
 
 
 @dataclass(frozen=True)
@@ -34,7 +27,7 @@ class Inventory:
 
     @property
     def total_frames(self) -> int:
-        return sum(c.frames for c in self.clips)
+        return sum(c.info.frames for c in self.clips)
 
     @property
     def total_windows(self) -> int:
@@ -45,20 +38,11 @@ def take_inventory(
     paths: Sequence[str | Path], *, context: int, horizon: int, stride: int
 ) -> Inventory:
     sources, bad = discover_sources([Path(p) for p in paths])
-    rows = []
-    for source in sources:
-        info = source.info
-        rows.append(
-            ClipRow(
-                path=str(info.path),
-                kind=info.kind,
-                codec=info.codec,
-                width=info.width,
-                height=info.height,
-                fps=info.fps,
-                frames=info.frames,
-                frames_estimated=info.frames_estimated,
-                windows=count_windows(info.frames, frames=context + horizon, stride=stride),
-            )
+    rows = [
+        ClipRow(
+            info=source.info,
+            windows=count_windows(source.info.frames, frames=context + horizon, stride=stride),
         )
+        for source in sources
+    ]
     return Inventory(clips=rows, unreadable=[Skipped(Path(p), r) for p, r in bad])
