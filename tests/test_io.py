@@ -493,3 +493,15 @@ def test_write_image(tmp_path, tiny_frames):
     with pytest.raises(ValueError, match="uint8"):
         write_image(tmp_path / "y.png", tiny_frames[0].astype(np.float64))
     assert sorted(os.listdir(tmp_path)) == ["deep", "x.jpg"]
+
+
+def test_outputs_get_ordinary_permissions(tmp_path, tiny_frames):
+    from vidpred.io.frames import write_image
+    from vidpred.io.video import write_frames
+
+    mask = os.umask(0)
+    os.umask(mask)
+    png = write_image(tmp_path / "a.png", tiny_frames[0])
+    mp4 = write_frames(tmp_path / "a.mp4", tiny_frames, fps=10)
+    for path in (png, mp4):
+        assert path.stat().st_mode & 0o777 == 0o666 & ~mask, path

@@ -4,6 +4,7 @@ when the process is killed midway (checkpoints, caches, outputs, metrics)."""
 from __future__ import annotations
 
 import os
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -33,3 +34,25 @@ def atomic_path(path: Path) -> Iterator[Path]:
         fsync_replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def temp_file_beside(path: Path, *, suffix: str = ".partial") -> Path:
+    """An empty hidden temporary file next to `path`, with the permissions a plain `open()`
+    would give it (mkstemp's 0600 would otherwise survive the rename)."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
+    os.fchmod(fd, 0o666 & ~_umask())
+    os.close(fd)
+    return Path(tmp)
+
+
+def temp_dir_beside(path: Path, *, tag: str) -> Path:
+    """A hidden temporary folder next to `path`, with the permissions of a plain `mkdir`."""
+    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.{tag}-", dir=path.parent))
+    tmp.chmod(0o777 & ~_umask())
+    return tmp

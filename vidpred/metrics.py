@@ -26,7 +26,7 @@ from torch import Tensor
 
 from vidpred import weights
 from vidpred.errors import SpecError
-from vidpred.losses.base import FrozenNet, _lpips_trunk_state
+from vidpred.losses.base import FrozenNet, lpips_trunk_state
 
 METRICS = ("psnr", "ssim", "lpips")
 #: Which way is better, for tables, plots and "worst clips first".
@@ -223,7 +223,7 @@ class LPIPSMetric(FrozenNet):
                 pretrained=True, net=net, version="0.1", pnet_rand=True, verbose=False
             )
         if trunk is not None:
-            self.model.net.load_state_dict(_lpips_trunk_state(self.model.net, trunk))
+            self.model.net.load_state_dict(lpips_trunk_state(self.model.net, trunk))
         self.net_name = net
         self.pretrained = pretrained
         self.batch_size = batch_size

@@ -14,6 +14,7 @@ from vidpred.cli import flow as flow_cmd
 from vidpred.cli import inspect as inspect_cmd
 from vidpred.cli import interpolate as interpolate_cmd
 from vidpred.cli import predict as predict_cmd
+from vidpred.cli import toy as toy_cmd
 from vidpred.cli import train as train_cmd
 from vidpred.cli import weights as weights_cmd
 from vidpred.cli.console import err_console
@@ -64,6 +65,7 @@ app.command("interpolate")(interpolate_cmd.interpolate)
 app.command("eval")(eval_cmd.eval_)
 app.command("inspect")(inspect_cmd.inspect)
 app.command("flow")(flow_cmd.flow)
+app.command("toy")(toy_cmd.toy)
 app.add_typer(weights_cmd.app, name="weights")
 
 

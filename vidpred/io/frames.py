@@ -20,7 +20,6 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -28,6 +27,7 @@ import cv2
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
+from vidpred.atomic import temp_dir_beside, temp_file_beside
 from vidpred.errors import InputError
 
 IMAGE_EXTENSIONS = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"})
@@ -206,8 +206,7 @@ def write_image(path: Path | str, frame: np.ndarray) -> Path:
         allowed = ", ".join(sorted(IMAGE_EXTENSIONS))
         raise InputError(f"{path}: cannot write '{suffix or path.name}' images (use {allowed})")
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent)
-    os.close(fd)
+    tmp = temp_file_beside(path)
     try:
         image_format = Image.registered_extensions()[suffix]
         options = {"compress_level": 3} if image_format == "PNG" else {}
@@ -240,9 +239,7 @@ class PngSequenceWriter:
                 "refusing to replace it"
             )
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._tmp = Path(
-            tempfile.mkdtemp(prefix=f".{self.path.name}.partial-", dir=self.path.parent)
-        )
+        self._tmp = temp_dir_beside(self.path, tag="partial")
         self.frames_written = 0
         self._hw: tuple[int, int] | None = None
 
@@ -265,7 +262,7 @@ class PngSequenceWriter:
         if self.path.exists():
             if not self._replaceable():  # something appeared meanwhile; keep both
                 raise InputError(f"{self.path}: changed while writing; frames left in {self._tmp}")
-            trash = Path(tempfile.mkdtemp(prefix=f".{self.path.name}.old-", dir=self.path.parent))
+            trash = temp_dir_beside(self.path, tag="old")
             os.replace(self.path, trash / "old")
             os.replace(self._tmp, self.path)
             shutil.rmtree(trash, ignore_errors=True)

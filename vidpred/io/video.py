@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import tempfile
 import warnings
 from collections.abc import Iterable, Iterator
 from fractions import Fraction
@@ -27,6 +26,7 @@ import numpy as np
 from av.video.reformatter import VideoReformatter
 from PIL import Image
 
+from vidpred.atomic import temp_file_beside
 from vidpred.errors import InputError
 from vidpred.io.frames import PngSequenceWriter, check_frame
 
@@ -302,10 +302,8 @@ class _VideoFileWriter:
         self.rate = fps
         self._muxer, self._codec, self._pix_fmt, self._options = _OUTPUTS[path.suffix.lower()]
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent)
-        os.close(fd)
-        self._tmp: Path | None = Path(tmp)
-        self._container = av.open(tmp, "w", format=self._muxer)
+        self._tmp: Path | None = temp_file_beside(path)
+        self._container = av.open(str(self._tmp), "w", format=self._muxer)
         self._stream = None
         self._last_pts = -1
 

@@ -119,7 +119,7 @@ class LPIPSLoss(FrozenNet):
                 pretrained=True, net=net, pnet_rand=True, spatial=True, verbose=False
             )
         if trunk is not None:
-            self.model.net.load_state_dict(_lpips_trunk_state(self.model.net, trunk))
+            self.model.net.load_state_dict(lpips_trunk_state(self.model.net, trunk))
         self.freeze()
 
     def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -127,7 +127,7 @@ class LPIPSLoss(FrozenNet):
         return self.model(_three_channels(x), _three_channels(y), normalize=True)  # (B, 1, H, W)
 
 
-def _lpips_trunk_state(trunk: nn.Module, tv_state: dict[str, torch.Tensor]) -> dict:
+def lpips_trunk_state(trunk: nn.Module, tv_state: dict[str, torch.Tensor]) -> dict:
     """Rename torchvision's `features.{i}.{param}` keys to lpips' `slice{k}.{i}.{param}`.
 
     lpips' trunks (lpips/pretrained_networks.py) copy `tv.<net>().features[i]` into
