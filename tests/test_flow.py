@@ -1,12 +1,10 @@
 import copy
 import json
-import math
 
-import numpy as np
 import pytest
 import torch
 import typer
-from conftest import make_video
+from conftest import make_video, textured
 from PIL import Image
 from torchvision.models.optical_flow import raft_small
 from typer.testing import CliRunner
@@ -16,27 +14,6 @@ from vidpred.cli import _VidpredGroup
 from vidpred.cli import flow as flow_cmd
 from vidpred.errors import InputError, WeightsMissingError
 from vidpred.flow import DISFlow, RAFTFlow, build_flow, estimate_flow, resolve_flow_backend
-
-
-def textured(H, W, dx=0.0, dy=0.0, *, seed=1, terms=24):
-    """(1, 3, H, W) in [0, 1]: a sum of random plane waves moved by (dx, dy), exactly for any
-    sub-pixel shift, so the true flow from `textured(H, W)` to it is (dx, dy) everywhere."""
-    rng = np.random.default_rng(seed)
-    y, x = np.mgrid[0:H, 0:W].astype(np.float64)
-    freq = rng.uniform(0.1, 0.6, (3, terms, 2)) * rng.choice([-1, 1], (3, terms, 2))
-    phase = rng.uniform(0, 2 * math.pi, (3, terms, 1, 1))
-    waves = np.sin(
-        freq[..., 0, None, None] * (x - dx) + freq[..., 1, None, None] * (y - dy) + phase
-    )
-    image = 0.5 + waves.sum(1) / (2.5 * math.sqrt(terms))  # (3, H, W)
-    return torch.from_numpy(image.clip(0, 1)).float()[None]
-
-
-@pytest.fixture
-def hub_dir(tmp_path, monkeypatch):
-    """An empty torch hub cache: no weights on this 'machine'."""
-    monkeypatch.setattr(torch.hub, "_hub_dir", str(tmp_path / "hub"))
-    return tmp_path / "hub"
 
 
 def _interior(flow, margin=12):

@@ -1,9 +1,7 @@
-import math
-
-import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from conftest import textured
 from torchvision.models import alexnet
 from torchvision.models.vgg import cfgs, make_layers
 
@@ -25,26 +23,6 @@ from vidpred.losses import (
     parse_loss_spec,
     pixelwise_loss,
 )
-
-
-def textured(H, W, dx=0.0, dy=0.0, *, seed=1, terms=24):
-    """(1, 3, H, W) plane-wave texture moved exactly by (dx, dy) (as in test_flow.py)."""
-    rng = np.random.default_rng(seed)
-    y, x = np.mgrid[0:H, 0:W].astype(np.float64)
-    freq = rng.uniform(0.1, 0.6, (3, terms, 2)) * rng.choice([-1, 1], (3, terms, 2))
-    phase = rng.uniform(0, 2 * math.pi, (3, terms, 1, 1))
-    waves = np.sin(
-        freq[..., 0, None, None] * (x - dx) + freq[..., 1, None, None] * (y - dy) + phase
-    )
-    image = 0.5 + waves.sum(1) / (2.5 * math.sqrt(terms))  # (3, H, W)
-    return torch.from_numpy(image.clip(0, 1)).float()[None]
-
-
-@pytest.fixture
-def hub_dir(tmp_path, monkeypatch):
-    monkeypatch.setattr(torch.hub, "_hub_dir", str(tmp_path / "hub"))
-    return tmp_path / "hub"
-
 
 # -- the spec language --------------------------------------------------------------------
 
