@@ -4,7 +4,6 @@ import json
 import urllib.error
 
 import pytest
-import torch
 import typer
 from typer.testing import CliRunner
 
@@ -12,12 +11,6 @@ from vidpred import weights
 from vidpred.cli import _VidpredGroup
 from vidpred.cli import weights as weights_cmd
 from vidpred.errors import InputError, VidpredError, WeightsMissingError
-
-
-@pytest.fixture
-def hub_dir(tmp_path, monkeypatch):
-    monkeypatch.setattr(torch.hub, "_hub_dir", str(tmp_path / "hub"))
-    return tmp_path / "hub"
 
 
 @pytest.fixture
