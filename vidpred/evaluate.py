@@ -28,7 +28,7 @@ from vidpred.data import ClipDataset, load_clips
 from vidpred.errors import InputError
 from vidpred.flow import build_flow
 from vidpred.grids import comparison_grid, error_map, grid, to_uint8
-from vidpred.inference import LoadedModel, predict_future
+from vidpred.inference import LoadedModel, predict_future, to_tensor
 from vidpred.io.frames import FrameFolderReader, write_image
 from vidpred.io.video import write_frames
 from vidpred.metrics import HIGHER_IS_BETTER, PSNR_CAP, LPIPSMetric, compute_metrics
@@ -203,16 +203,11 @@ def evaluate_folders(
     )
     for start in range(0, pred.frames, batch_size):
         stop = start + batch_size
-        p = _frames_tensor(pred.iter_frames(start, stop))  # (n, 3, H, W)
-        t = _frames_tensor(target.iter_frames(start, stop))
+        p = to_tensor(list(pred.iter_frames(start, stop)))  # (n, 3, H, W)
+        t = to_tensor(list(target.iter_frames(start, stop)))
         values = compute_metrics(p, t, metrics=metrics, lpips_model=lpips_model)
         scores.add({m: v[:, None] for m, v in values.items()})  # one "step" per frame
     return result
-
-
-def _frames_tensor(frames) -> Tensor:
-    x = torch.from_numpy(np.stack(list(frames)))  # (n, H, W, 3)
-    return x.permute(0, 3, 1, 2).float().div_(255)  # (n, 3, H, W)
 
 
 # -- outputs -----------------------------------------------------------------------------------

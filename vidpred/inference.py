@@ -19,6 +19,7 @@ from torch import Tensor
 from vidpred import checkpoint as ckpt
 from vidpred.data.cache import working_size
 from vidpred.errors import CheckpointError, InputError
+from vidpred.grids import to_uint8
 from vidpred.models import InputPadder, ModelConfig, UNetPredictor, build_model, rollout
 
 # Pixels per forward pass when batching frames of arbitrary size (about 16 frames of 256x256):
@@ -72,12 +73,6 @@ def to_tensor(frames: Sequence[np.ndarray]) -> Tensor:
     """uint8 `(H, W, 3)` frames -> `(T, 3, H, W)` float32 in [0, 1]."""
     x = torch.from_numpy(np.stack(frames))  # (T, H, W, 3)
     return x.permute(0, 3, 1, 2).float().div_(255)  # (T, 3, H, W)
-
-
-def to_uint8(frames: Tensor) -> list[np.ndarray]:
-    """`(T, 3, H, W)` float in [0, 1] -> uint8 `(H, W, 3)` frames."""
-    x = frames.detach().clamp(0, 1).mul(255).round().to(torch.uint8).cpu()
-    return list(x.permute(0, 2, 3, 1).numpy())  # T x (H, W, 3)
 
 
 def resize(frames: Tensor, size: tuple[int, int]) -> Tensor:

@@ -11,13 +11,13 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from vidpred.cli.common import DeviceOption, OverwriteOption, check_output
 from vidpred.cli.console import console, err_console
 from vidpred.errors import InputError
+from vidpred.grids import to_uint8
 from vidpred.inference import (
     dyadic_depth,
     interpolate_midpoints,
     interpolate_stream,
     load_model,
     to_tensor,
-    to_uint8,
 )
 from vidpred.io.frames import write_image
 from vidpred.io.inputs import open_input

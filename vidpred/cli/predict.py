@@ -12,8 +12,8 @@ import typer
 from vidpred.cli.common import DeviceOption, OverwriteOption, check_output, parse_size
 from vidpred.cli.console import console, notice
 from vidpred.errors import InputError
-from vidpred.grids import comparison_grid
-from vidpred.inference import load_model, predict_future, resize, to_tensor, to_uint8
+from vidpred.grids import comparison_grid, to_uint8
+from vidpred.inference import load_model, predict_future, resize, to_tensor
 from vidpred.io.frames import write_image
 from vidpred.io.inputs import open_input
 from vidpred.io.video import FrameWriter
