@@ -1,4 +1,4 @@
-"""PSNR + SSIM throughput: vidpred.metrics versus a plain scikit-image loop, in one run.
+"""PSNR + SSIM throughput: vidpred.eval.metrics versus a plain scikit-image loop, in one run.
 
     python bench/eval.py [--video FILE] [--frames 64] [--size 256] [--repeats 5]
                          [--json bench/results/eval.json]
@@ -30,7 +30,7 @@ import numpy as np
 import torch
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
-from vidpred.metrics import psnr, ssim
+from vidpred.eval.metrics import psnr, ssim
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_VIDEO = ROOT.parent / "shared/data/bigbuckbunny.mp4"

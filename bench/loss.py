@@ -28,8 +28,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from vidpred.atomic import atomic_path
-from vidpred.flow import DISFlow, RAFTFlow
+from vidpred.flow.backends import DISFlow, RAFTFlow
+from vidpred.io.atomic import atomic_path
 from vidpred.losses import build_loss
 from vidpred.models import build_model, model_config_for
 

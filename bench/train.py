@@ -20,7 +20,7 @@ import torch
 
 from vidpred.config import RunConfig
 from vidpred.models import build_model, model_config_for
-from vidpred.trainer import train
+from vidpred.train.trainer import train
 
 ROOT = Path(__file__).resolve().parent.parent
 WARMUP = 10

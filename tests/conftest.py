@@ -177,7 +177,7 @@ def train_tiny_model(
     """Train a `unet-s` for two steps on 16x16 crops of `data` (2 context frames); returns the
     run's model.pt. Tests of what consumes a model need one, not a good one."""
     from vidpred.config import RunConfig  # noqa: PLC0415 (keeps conftest importable alone)
-    from vidpred.trainer import train as run_training  # noqa: PLC0415
+    from vidpred.train.trainer import train as run_training  # noqa: PLC0415
 
     cfg = RunConfig().override(
         "data",

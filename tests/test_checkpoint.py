@@ -5,8 +5,8 @@ import pytest
 import torch
 
 from vidpred import checkpoint as ckpt
-from vidpred.atomic import atomic_path
 from vidpred.errors import CheckpointError
+from vidpred.io.atomic import atomic_path
 
 
 def test_save_load_round_trip(tmp_path: Path):

@@ -10,9 +10,9 @@ from conftest import make_frame_folder, make_frames, make_video, train_tiny_mode
 from typer.testing import CliRunner
 
 from vidpred.cli import app
-from vidpred.evaluate import baseline_predict
-from vidpred.flow import build_flow
-from vidpred.metrics import psnr
+from vidpred.eval.evaluate import baseline_predict
+from vidpred.eval.metrics import psnr
+from vidpred.flow.backends import build_flow
 
 runner = CliRunner()
 

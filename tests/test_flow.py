@@ -13,7 +13,7 @@ from vidpred import weights
 from vidpred.cli import _VidpredGroup
 from vidpred.cli import flow as flow_cmd
 from vidpred.errors import InputError, WeightsMissingError
-from vidpred.flow import DISFlow, RAFTFlow, build_flow, estimate_flow, resolve_flow_backend
+from vidpred.flow.backends import DISFlow, RAFTFlow, build_flow, estimate_flow, resolve_flow_backend
 
 
 def _interior(flow, margin=12):

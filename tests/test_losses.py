@@ -7,7 +7,7 @@ from torchvision.models.vgg import cfgs, make_layers
 
 from vidpred import weights
 from vidpred.errors import SpecError, WeightsMissingError
-from vidpred.flow import DISFlow, RAFTFlow
+from vidpred.flow.backends import DISFlow, RAFTFlow
 from vidpred.losses import (
     BASE_TERMS,
     CorrWiseLoss,
@@ -206,7 +206,7 @@ def test_warps_prediction_onto_target_with_the_flow_from_target():
     ((reference, other),) = calls
     torch.testing.assert_close(reference, torch.cat((target, pred)))
     torch.testing.assert_close(other, torch.cat((pred, target)))
-    from vidpred.warp import warp
+    from vidpred.flow.warping import warp
 
     shift = torch.full((1, 2, 16, 16), 1.0)  # 2 px scaled by 1 - eps
     expected = l1_map(warp(pred, shift), target).mean() + l1_map(warp(target, shift), pred).mean()

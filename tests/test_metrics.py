@@ -1,5 +1,5 @@
-"""vidpred.metrics against the references: scikit-image (PSNR, SSIM) and the lpips package;
-vidpred.stats (mean, std, bootstrap interval) at the end."""
+"""vidpred.eval.metrics against the references: scikit-image (PSNR, SSIM) and the lpips package;
+vidpred.eval.stats (mean, std, bootstrap interval) at the end."""
 
 from __future__ import annotations
 
@@ -10,10 +10,11 @@ import pytest
 import torch
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
-from vidpred import metrics, weights
+from vidpred import weights
 from vidpred.errors import SpecError, VidpredError, WeightsMissingError
-from vidpred.metrics import LPIPSMetric, compute_metrics, plan_metrics, psnr, ssim
-from vidpred.stats import summarize, summarize_metrics
+from vidpred.eval import metrics
+from vidpred.eval.metrics import LPIPSMetric, compute_metrics, plan_metrics, psnr, ssim
+from vidpred.eval.stats import summarize, summarize_metrics
 
 TOL = 1e-4  # the issue's per-frame tolerance against skimage
 
@@ -296,7 +297,7 @@ def test_lpips_vgg_matches_package():
     torch.testing.assert_close(metric(pred, target), expected, rtol=0, atol=1e-5)
 
 
-# --- vidpred.stats (the numbers the report shows) -------------------------------------------
+# --- vidpred.eval.stats (the numbers the report shows) -------------------------------------------
 
 
 def test_summary_statistics_per_clip_and_per_step():

@@ -1,4 +1,4 @@
-"""vidpred.report: the page's structure (parsed), that it is self-contained, and how it renders."""
+"""vidpred.eval.report: the page's structure (parsed), that it is self-contained, how it renders."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from vidpred.errors import InputError
-from vidpred.report import (
+from vidpred.eval.report import (
     Animation,
     EvalSummary,
     Figure,
@@ -21,7 +21,7 @@ from vidpred.report import (
     render_report,
     write_report,
 )
-from vidpred.stats import summarize
+from vidpred.eval.stats import summarize
 
 CHROMIUM = Path("/usr/bin/chromium")
 

@@ -19,6 +19,7 @@ from typer.testing import CliRunner
 from vidpred.cli import _VidpredGroup
 from vidpred.cli import toy as toy_cmd
 from vidpred.errors import SpecError, VidpredError
+from vidpred.flow.warping import warp
 from vidpred.losses import parse_loss_spec
 from vidpred.toy import (
     ToyConfig,
@@ -35,7 +36,6 @@ from vidpred.toy import measures as measures_mod
 from vidpred.toy.figure import loss_label
 from vidpred.toy.scene import SUBPIXEL
 from vidpred.toy.train import build_predictor, toy_flow
-from vidpred.warp import warp
 
 TINY = dict(size=(32, 64), steps=3, batch_size=2, progress_frames=2, device="cpu")
 

@@ -14,12 +14,12 @@ import torch
 from conftest import make_frames, make_video
 from typer.testing import CliRunner
 
-from vidpred import trainer as trainer_mod
 from vidpred.checkpoint import load_payload
 from vidpred.cli import app
 from vidpred.config import RunConfig, load_config
 from vidpred.losses import build_loss
-from vidpred.trainer import train, weights_digest
+from vidpred.train import trainer as trainer_mod
+from vidpred.train.trainer import train, weights_digest
 
 runner = CliRunner()
 
@@ -307,7 +307,7 @@ def test_ctrl_c_saves_and_exits_cleanly(clips, tmp_path):
 DDP_SCRIPT = """
 import sys
 from vidpred.config import load_config
-from vidpred.trainer import train
+from vidpred.train.trainer import train
 summary = train(load_config(sys.argv[1]))
 import os
 open(sys.argv[2] + f".rank{os.environ['RANK']}", "w").write(summary.weights_digest)

@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from vidpred.warp import (
+from vidpred.flow.warping import (
     PADDING_MODES,
     coords_grid,
     fb_consistency_mask,

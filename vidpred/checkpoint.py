@@ -18,8 +18,8 @@ from typing import Any
 import torch
 
 from vidpred import __version__
-from vidpred.atomic import atomic_path
 from vidpred.errors import CheckpointError
+from vidpred.io.atomic import atomic_path
 
 FORMAT = 1  # bump when the layout changes incompatibly
 

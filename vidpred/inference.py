@@ -19,7 +19,7 @@ from torch import Tensor
 from vidpred import checkpoint as ckpt
 from vidpred.data.cache import working_size
 from vidpred.errors import CheckpointError, InputError
-from vidpred.grids import to_uint8
+from vidpred.io.grids import to_uint8
 from vidpred.models import InputPadder, ModelConfig, UNetPredictor, build_model, rollout
 
 # Pixels per forward pass when batching frames of arbitrary size (about 16 frames of 256x256):

@@ -25,8 +25,8 @@ import torch
 from torchvision.models import AlexNet_Weights, VGG16_Weights, VGG19_Weights
 from torchvision.models.optical_flow import Raft_Large_Weights, Raft_Small_Weights
 
-from vidpred.atomic import atomic_path
 from vidpred.errors import InputError, VidpredError, WeightsMissingError
+from vidpred.io.atomic import atomic_path
 
 # torch.hub's own rule (torch/hub.py HASH_REGEX): the digits between the last "-" and the
 # extension of a torchvision file name are the first hex digits of the file's sha256.

@@ -12,16 +12,16 @@ from rich.table import Table
 from vidpred.cli.common import DeviceOption, parse_size
 from vidpred.cli.console import console, err_console, notice
 from vidpred.errors import InputError
-from vidpred.evaluate import (
+from vidpred.eval.evaluate import (
     check_thresholds,
     evaluate_folders,
     evaluate_models,
     summary_json,
     write_outputs,
 )
+from vidpred.eval.metrics import PSNR_CAP, LPIPSMetric, plan_metrics
 from vidpred.inference import load_model
-from vidpred.metrics import PSNR_CAP, LPIPSMetric, plan_metrics
-from vidpred.runtime import resolve_device
+from vidpred.train.runtime import resolve_device
 
 MODEL_SUFFIXES = (".pt", ".pth")
 

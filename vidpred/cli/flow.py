@@ -19,14 +19,14 @@ import typer
 from PIL import Image
 from torchvision.utils import flow_to_image
 
-from vidpred.atomic import atomic_path
 from vidpred.cli.console import console, notice
 from vidpred.errors import InputError
-from vidpred.flow import FLOW_BACKENDS, build_flow
-from vidpred.grids import error_map, grid, to_uint8
+from vidpred.flow.backends import FLOW_BACKENDS, build_flow
+from vidpred.flow.warping import warp
 from vidpred.io import IMAGE_EXTENSIONS, load_image_rgb, open_source
+from vidpred.io.atomic import atomic_path
+from vidpred.io.grids import error_map, grid, to_uint8
 from vidpred.losses import build_loss
-from vidpred.warp import warp
 
 
 def _parse_frames(text: str) -> tuple[int, int]:

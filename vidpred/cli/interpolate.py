@@ -11,7 +11,6 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from vidpred.cli.common import DeviceOption, OverwriteOption, check_output
 from vidpred.cli.console import console, err_console
 from vidpred.errors import InputError
-from vidpred.grids import to_uint8
 from vidpred.inference import (
     dyadic_depth,
     interpolate_midpoints,
@@ -20,10 +19,11 @@ from vidpred.inference import (
     to_tensor,
 )
 from vidpred.io.frames import write_image
+from vidpred.io.grids import to_uint8
 from vidpred.io.inputs import open_input
+from vidpred.io.streaming import BackgroundSink, prefetch
 from vidpred.io.video import FrameWriter
-from vidpred.runtime import resolve_device
-from vidpred.streaming import BackgroundSink, prefetch
+from vidpred.train.runtime import resolve_device
 
 FACTORS = (2, 4, 8, 16)
 

@@ -12,13 +12,13 @@ import typer
 from vidpred.cli.common import DeviceOption, OverwriteOption, check_output, parse_size
 from vidpred.cli.console import console, notice
 from vidpred.errors import InputError
-from vidpred.grids import comparison_grid, to_uint8
 from vidpred.inference import load_model, predict_future, resize, to_tensor
 from vidpred.io.frames import write_image
+from vidpred.io.grids import comparison_grid, to_uint8
 from vidpred.io.inputs import open_input
+from vidpred.io.streaming import prefetch
 from vidpred.io.video import FrameWriter
-from vidpred.runtime import resolve_device
-from vidpred.streaming import prefetch
+from vidpred.train.runtime import resolve_device
 
 GRID_ROWS = 8
 

@@ -12,8 +12,8 @@ from vidpred.cli.common import parse_size
 from vidpred.cli.console import console, err_console, notice
 from vidpred.config import RunConfig, load_config
 from vidpred.errors import InputError
-from vidpred.trainer import Trainer
-from vidpred.trainer import train as run_training
+from vidpred.train.trainer import Trainer
+from vidpred.train.trainer import train as run_training
 
 
 def train(

@@ -23,8 +23,8 @@ from pathlib import Path
 
 import numpy as np
 
-from vidpred.atomic import atomic_path
 from vidpred.errors import InputError
+from vidpred.io.atomic import atomic_path
 from vidpred.io.sources import FrameSource
 
 CACHE_FORMAT = 1

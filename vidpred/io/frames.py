@@ -27,8 +27,8 @@ import cv2
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from vidpred.atomic import temp_dir_beside, temp_file_beside
 from vidpred.errors import InputError
+from vidpred.io.atomic import temp_dir_beside, temp_file_beside
 
 IMAGE_EXTENSIONS = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"})
 

@@ -26,8 +26,8 @@ import numpy as np
 from av.video.reformatter import VideoReformatter
 from PIL import Image
 
-from vidpred.atomic import temp_file_beside
 from vidpred.errors import InputError
+from vidpred.io.atomic import temp_file_beside
 from vidpred.io.frames import PngSequenceWriter, check_frame
 
 VIDEO_EXTENSIONS = frozenset(

@@ -28,8 +28,8 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
-from vidpred.flow import FlowEstimator
-from vidpred.warp import PADDING_MODES, fb_consistency_mask, warp
+from vidpred.flow.backends import FlowEstimator
+from vidpred.flow.warping import PADDING_MODES, fb_consistency_mask, warp
 
 DIRECTIONS = ("both", "prediction-onto-target", "target-onto-prediction")
 

@@ -25,7 +25,7 @@ import re
 from dataclasses import dataclass
 
 from vidpred.errors import SpecError
-from vidpred.flow import FlowEstimator, build_flow
+from vidpred.flow.backends import FlowEstimator, build_flow
 from vidpred.losses.base import LPIPSLoss, MapLoss, VGGFeatureLoss, WeightedSum, l1_map, mse_map
 from vidpred.losses.corrwise import CorrWiseLoss, PixelWiseLoss
 

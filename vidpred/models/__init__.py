@@ -1,4 +1,5 @@
-"""Predictor networks: the U-Net family, its presets, rollout and input padding.
+"""Predictor networks: the U-Net family, its presets and rollout (the stride padder, shared with
+RAFT, lives in `vidpred.flow.padding` and is re-exported here).
 
 Presets are small factory functions returning a ``ModelConfig`` (what a checkpoint stores);
 ``build_model`` turns a config into a network. All presets share ``stride == 8`` so one padder
@@ -19,7 +20,7 @@ import dataclasses
 from collections.abc import Callable
 from typing import Any
 
-from vidpred.models.padding import InputPadder
+from vidpred.flow.padding import InputPadder
 from vidpred.models.rollout import rollout
 from vidpred.models.unet import TASKS, ModelConfig, Task, UNetPredictor
 

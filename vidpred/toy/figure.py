@@ -8,7 +8,7 @@ import numpy as np
 import torch
 from PIL import Image, ImageDraw, ImageFont
 
-from vidpred.grids import grid, to_uint8
+from vidpred.io.grids import grid, to_uint8
 from vidpred.losses import LossSpec
 
 # How the paper's figure names each base term.

@@ -21,12 +21,11 @@ from pathlib import Path
 import torch
 
 from vidpred import __version__
-from vidpred.atomic import atomic_path
 from vidpred.errors import SpecError, VidpredError, WeightsMissingError
+from vidpred.io.atomic import atomic_path
 from vidpred.io.frames import write_image
 from vidpred.io.video import write_frames
 from vidpred.losses import LossSpec, build_loss, parse_loss_spec
-from vidpred.runtime import resolve_device
 from vidpred.toy.figure import display_scale, figure_row, labelled_panel, loss_label
 from vidpred.toy.measures import (
     aligned_error,
@@ -36,6 +35,7 @@ from vidpred.toy.measures import (
 )
 from vidpred.toy.scene import SUBPIXEL, ToyScene
 from vidpred.toy.train import ToyConfig, toy_flow, train_predictor
+from vidpred.train.runtime import resolve_device
 
 DEFAULT_LOSSES = "mse,l1,l1+vgg,corr-l1"
 OUTPUT_FILES = ("toy.png", "references.png", "progress.gif", "toy.json")

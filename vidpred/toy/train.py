@@ -23,7 +23,7 @@ import torch
 from torch import nn
 
 from vidpred.errors import VidpredError
-from vidpred.flow import FLOW_BACKENDS, DISFlow, FlowEstimator, build_flow
+from vidpred.flow.backends import FLOW_BACKENDS, DISFlow, FlowEstimator, build_flow
 from vidpred.models import build_model, model_config_for
 from vidpred.toy.scene import MIN_HEIGHT, MIN_WIDTH, ToyScene
 

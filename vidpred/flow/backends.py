@@ -29,7 +29,7 @@ from torchvision.models.optical_flow import raft_large, raft_small
 
 from vidpred import weights
 from vidpred.errors import InputError
-from vidpred.models.padding import InputPadder
+from vidpred.flow.padding import InputPadder
 
 FLOW_BACKENDS = ("auto", "dis", "raft-small", "raft-large")
 

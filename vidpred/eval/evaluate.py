@@ -23,18 +23,18 @@ from torch import Tensor
 from torch.utils.data import DataLoader
 
 from vidpred import __version__
-from vidpred.atomic import atomic_path
 from vidpred.data import ClipDataset, load_clips
 from vidpred.errors import InputError
-from vidpred.flow import build_flow
-from vidpred.grids import comparison_grid, error_map, grid, to_uint8
+from vidpred.eval.metrics import HIGHER_IS_BETTER, PSNR_CAP, LPIPSMetric, compute_metrics
+from vidpred.eval.report import Animation, EvalSummary, Figure, ModelSummary, write_report
+from vidpred.eval.stats import summarize_metrics
+from vidpred.flow.backends import build_flow
+from vidpred.flow.warping import warp
 from vidpred.inference import LoadedModel, predict_future, to_tensor
+from vidpred.io.atomic import atomic_path
 from vidpred.io.frames import FrameFolderReader, write_image
+from vidpred.io.grids import comparison_grid, error_map, grid, to_uint8
 from vidpred.io.video import write_frames
-from vidpred.metrics import HIGHER_IS_BETTER, PSNR_CAP, LPIPSMetric, compute_metrics
-from vidpred.report import Animation, EvalSummary, Figure, ModelSummary, write_report
-from vidpred.stats import summarize_metrics
-from vidpred.warp import warp
 
 BASELINES = {
     "copy-last": "repeat the last context frame",

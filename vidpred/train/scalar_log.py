@@ -6,10 +6,10 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
-from vidpred.atomic import atomic_path
+from vidpred.io.atomic import atomic_path
 
 
-class MetricsLog:
+class ScalarLog:
     """Append rows of `{column: number}`. The header is the union of the columns seen so far (in
     first-seen order, `step` first); a row that brings a new column rewrites the file once.
     Rows with an empty cell simply lack that value (e.g. validation columns on training rows)."""

@@ -30,14 +30,20 @@ from vidpred import checkpoint as ckpt
 from vidpred.config import RunConfig, save_config
 from vidpred.data import ClipDataset, FrameCache, load_clips, split_by_file
 from vidpred.errors import InputError, VidpredError
-from vidpred.grids import comparison_grid
+from vidpred.eval.metrics import PSNR_CAP, psnr, ssim
 from vidpred.io.frames import write_image
+from vidpred.io.grids import comparison_grid
 from vidpred.losses import build_loss, parse_loss_spec
-from vidpred.metrics import PSNR_CAP, psnr, ssim
 from vidpred.models import TASKS, ModelConfig, build_model, model_config_for, rollout
-from vidpred.runlog import MetricsLog
-from vidpred.runtime import Dist, autocast, init_distributed, resolve_device, shutdown_distributed
-from vidpred.sampler import ResumableSampler
+from vidpred.train.runtime import (
+    Dist,
+    autocast,
+    init_distributed,
+    resolve_device,
+    shutdown_distributed,
+)
+from vidpred.train.sampler import ResumableSampler
+from vidpred.train.scalar_log import ScalarLog
 
 LOG_EVERY = 10  # steps between metrics.csv rows (each costs one host sync)
 
@@ -155,7 +161,7 @@ class Trainer:
             if dist.enabled
             else self.model
         )
-        self.log = MetricsLog(self.run_dir / "metrics.csv", enabled=dist.is_main)
+        self.log = ScalarLog(self.run_dir / "metrics.csv", enabled=dist.is_main)
 
     # -- setup ------------------------------------------------------------------------------
     def _model_config(self) -> ModelConfig:

@@ -20,7 +20,7 @@ import numpy as np
 
 from vidpred import __version__
 from vidpred.errors import InputError
-from vidpred.metrics import HIGHER_IS_BETTER
+from vidpred.eval.metrics import HIGHER_IS_BETTER
 
 ImageSource = np.ndarray | bytes | str | Path
 

@@ -1,0 +1,38 @@
+"""Optical flow and the geometry around it: flow backends (DIS, RAFT), backward warping, the
+forward-backward occlusion check and the stride padder, kept apart from the models that use them
+(as torchvision keeps `optical_flow`)."""
+
+from vidpred.flow.backends import (
+    FLOW_BACKENDS,
+    DISFlow,
+    FlowEstimator,
+    RAFTFlow,
+    build_flow,
+    estimate_flow,
+    resolve_flow_backend,
+)
+from vidpred.flow.padding import PAD_MODES, InputPadder
+from vidpred.flow.warping import (
+    PADDING_MODES,
+    coords_grid,
+    fb_consistency_mask,
+    flow_to_sampling_grid,
+    warp,
+)
+
+__all__ = [
+    "FLOW_BACKENDS",
+    "PADDING_MODES",
+    "PAD_MODES",
+    "DISFlow",
+    "FlowEstimator",
+    "InputPadder",
+    "RAFTFlow",
+    "build_flow",
+    "coords_grid",
+    "estimate_flow",
+    "fb_consistency_mask",
+    "flow_to_sampling_grid",
+    "resolve_flow_backend",
+    "warp",
+]
