@@ -505,3 +505,17 @@ def test_outputs_get_ordinary_permissions(tmp_path, tiny_frames):
     mp4 = write_frames(tmp_path / "a.mp4", tiny_frames, fps=10)
     for path in (png, mp4):
         assert path.stat().st_mode & 0o777 == 0o666 & ~mask, path
+
+
+def test_as_rgb_copies_grey_to_three_channels_and_refuses_others():
+    import torch
+
+    from vidpred.io.grids import as_rgb
+
+    grey = torch.rand(2, 5, 1, 4, 6)
+    rgb = as_rgb(grey)
+    assert rgb.shape == (2, 5, 3, 4, 6) and torch.equal(rgb[:, :, 2], grey[:, :, 0])
+    colour = torch.rand(3, 4, 6)
+    assert as_rgb(colour) is colour
+    with pytest.raises(ValueError, match="1 or 3 channels"):
+        as_rgb(torch.rand(2, 4, 6))

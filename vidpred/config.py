@@ -18,6 +18,7 @@ from typing import Any
 import tomli_w
 
 from vidpred.errors import InputError
+from vidpred.io.atomic import atomic_path
 
 
 @dataclass(frozen=True)
@@ -144,4 +145,6 @@ def load_config(path: Path) -> RunConfig:
 
 
 def save_config(cfg: RunConfig, path: Path) -> None:
-    path.write_text(tomli_w.dumps(cfg.to_dict()))
+    """Write `cfg` as TOML, atomically (a killed process leaves the old file or the new one)."""
+    with atomic_path(Path(path)) as tmp:
+        tmp.write_text(tomli_w.dumps(cfg.to_dict()))

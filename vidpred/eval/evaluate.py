@@ -29,7 +29,7 @@ from vidpred.eval.metrics import HIGHER_IS_BETTER, PSNR_CAP, LPIPSMetric, comput
 from vidpred.eval.report import Animation, EvalSummary, Figure, ModelSummary, write_report
 from vidpred.eval.stats import summarize_metrics
 from vidpred.flow.backends import build_flow
-from vidpred.flow.warping import warp
+from vidpred.flow.motion import extrapolate_linear
 from vidpred.inference import LoadedModel, predict_future, to_tensor
 from vidpred.io.atomic import atomic_path
 from vidpred.io.frames import FrameFolderReader, write_image
@@ -84,11 +84,7 @@ def baseline_predict(name: str, context: Tensor, horizon: int, *, flow=None) -> 
     if name == "copy-last":
         return last[:, None].expand(-1, horizon, -1, -1, -1)
     if name == "linear":
-        # Flow from the last frame back to the one before: last(p) ~ prev(p + f(p)), so under
-        # constant velocity frame t+k(p) ~ last(p + k f(p)) (sampling the flow at p, not at the
-        # source point: the usual first-order approximation).
-        back = flow.estimate_flow(last, context[:, -2])  # (B, 2, H, W)
-        return torch.stack([warp(last, k * back) for k in range(1, horizon + 1)], dim=1)
+        return extrapolate_linear(context, horizon, flow=flow)
     raise InputError(f"--baseline {name}: unknown; choose from {', '.join(BASELINES)}")
 
 

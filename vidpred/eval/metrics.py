@@ -18,7 +18,6 @@ keeps the per-frame match with the references). These are evaluation metrics: no
 from __future__ import annotations
 
 import math
-import warnings
 from collections.abc import Sequence
 
 import torch
@@ -26,7 +25,8 @@ from torch import Tensor
 
 from vidpred import weights
 from vidpred.errors import SpecError
-from vidpred.losses.base import FrozenNet, lpips_trunk_state
+from vidpred.io.grids import as_rgb
+from vidpred.models.frozen import FrozenNet, build_lpips
 
 METRICS = ("psnr", "ssim", "lpips")
 #: Which way is better, for tables, plots and "worst clips first".
@@ -193,9 +193,7 @@ def lpips_distance(pred: Tensor, target: Tensor, *, model, batch_size: int = 16)
         for start in range(0, p.shape[0], batch_size):
             x = p[start : start + batch_size].to(device, torch.float32)  # (n, C, H, W)
             y = t[start : start + batch_size].to(device, torch.float32)
-            if x.shape[1] == 1:  # grey frames: the ImageNet trunks want RGB
-                x, y = x.expand(-1, 3, -1, -1), y.expand(-1, 3, -1, -1)
-            d = model(x * 2 - 1, y * 2 - 1, normalize=False)  # (n, 1, 1, 1)
+            d = model(as_rgb(x) * 2 - 1, as_rgb(y) * 2 - 1, normalize=False)  # (n, 1, 1, 1)
             values.append(d.flatten().to(torch.float64))
     return torch.cat(values).to(pred.device).reshape(lead)
 
@@ -211,19 +209,7 @@ class LPIPSMetric(FrozenNet):
 
     def __init__(self, *, net: str = "alex", pretrained: bool = True, batch_size: int = 16):
         super().__init__()
-        if net not in ("alex", "vgg"):
-            raise ValueError(f"LPIPS net must be 'alex' or 'vgg', got {net!r}")
-        # Weights first: a missing file should fail before the slow lpips import.
-        trunk = weights.load_state_dict(f"lpips-{net}") if pretrained else None
-        import lpips  # deferred: lpips imports slowly and only this metric needs it
-
-        with warnings.catch_warnings():  # lpips calls torchvision with the deprecated `pretrained`
-            warnings.simplefilter("ignore", UserWarning)
-            self.model = lpips.LPIPS(
-                pretrained=True, net=net, version="0.1", pnet_rand=True, verbose=False
-            )
-        if trunk is not None:
-            self.model.net.load_state_dict(lpips_trunk_state(self.model.net, trunk))
+        self.model = build_lpips(net=net, pretrained=pretrained, spatial=False)
         self.net_name = net
         self.pretrained = pretrained
         self.batch_size = batch_size

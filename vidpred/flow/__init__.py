@@ -1,5 +1,6 @@
 """Optical flow and the geometry around it: flow backends (DIS, RAFT), backward warping, the
-forward-backward occlusion check and the stride padder, kept apart from the models that use them
+forward-backward occlusion check, the stride padder, and motion from flow (constant-velocity
+extrapolation, the flow midpoint), kept apart from the models that use them
 (as torchvision keeps `optical_flow`)."""
 
 from vidpred.flow.backends import (
@@ -10,6 +11,13 @@ from vidpred.flow.backends import (
     build_flow,
     estimate_flow,
     resolve_flow_backend,
+)
+from vidpred.flow.motion import (
+    backward_flow,
+    blend_midpoint,
+    extrapolate_linear,
+    flow_midpoint,
+    pair_flows,
 )
 from vidpred.flow.padding import PAD_MODES, InputPadder
 from vidpred.flow.warping import (
@@ -28,11 +36,16 @@ __all__ = [
     "FlowEstimator",
     "InputPadder",
     "RAFTFlow",
+    "backward_flow",
+    "blend_midpoint",
     "build_flow",
     "coords_grid",
     "estimate_flow",
+    "extrapolate_linear",
     "fb_consistency_mask",
+    "flow_midpoint",
     "flow_to_sampling_grid",
+    "pair_flows",
     "resolve_flow_backend",
     "warp",
 ]

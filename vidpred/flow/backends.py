@@ -30,6 +30,7 @@ from torchvision.models.optical_flow import raft_large, raft_small
 from vidpred import weights
 from vidpred.errors import InputError
 from vidpred.flow.padding import InputPadder
+from vidpred.io.grids import as_rgb
 
 FLOW_BACKENDS = ("auto", "dis", "raft-small", "raft-large")
 
@@ -187,13 +188,11 @@ class RAFTFlow(FlowEstimator):
         self.raft.eval().requires_grad_(False)
 
     def _estimate(self, reference: torch.Tensor, other: torch.Tensor) -> torch.Tensor:
-        B, C = reference.shape[:2]
+        B = reference.shape[0]
         param = next(self.raft.parameters())
         if param.device != reference.device:
             self.raft.to(reference.device)  # follow the data, like the DIS backend does
-        pair = torch.cat((reference, other)).to(param.dtype)  # (2B, C, H, W)
-        if C == 1:
-            pair = pair.expand(-1, 3, -1, -1)  # (2B, 3, H, W)
+        pair = as_rgb(torch.cat((reference, other)).to(param.dtype))  # (2B, 3, H, W)
         pair = pair * 2 - 1  # RAFT was trained on [-1, 1] (torchvision's OpticalFlow preset)
         padder = InputPadder(pair.shape, stride=8)  # RAFT takes H, W divisible by 8
         pair = padder.pad(pair)  # (2B, 3, H8, W8)

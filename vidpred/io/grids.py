@@ -18,10 +18,20 @@ def to_uint8(frames: Tensor) -> np.ndarray:
     return x.movedim(-3, -1).numpy()
 
 
+def as_rgb(frames: Tensor) -> Tensor:
+    """`(..., C, H, W)` with C = 1 (grey) or 3 -> `(..., 3, H, W)`; grey is copied to R, G and B
+    (a view, no copy). What the ImageNet networks (VGG, LPIPS, RAFT) and the grids want."""
+    C = frames.shape[-3] if frames.ndim >= 3 else 0
+    if C == 3:
+        return frames
+    if C == 1:
+        return frames.expand(*frames.shape[:-3], 3, *frames.shape[-2:])
+    raise ValueError(f"expected 1 or 3 channels at dim -3, got shape {tuple(frames.shape)}")
+
+
 def error_map(pred: Tensor, target: Tensor, *, gain: float = 4.0) -> Tensor:
     """Mean absolute error over channels, times `gain`, as grey `(..., 3, H, W)`."""
-    err = (pred - target).abs().mean(dim=-3, keepdim=True).mul(gain).clamp(0, 1)
-    return err.expand(*err.shape[:-3], 3, *err.shape[-2:])
+    return as_rgb((pred - target).abs().mean(dim=-3, keepdim=True).mul(gain).clamp(0, 1))
 
 
 def grid(rows: Sequence[Sequence[np.ndarray]]) -> np.ndarray:

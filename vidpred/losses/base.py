@@ -8,7 +8,6 @@ resolutions and bring each layer's distance back to `(H, W)` by bilinear upsampl
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Sequence
 
 import torch
@@ -18,6 +17,8 @@ from torchvision.models.vgg import cfgs as vgg_cfgs
 from torchvision.models.vgg import make_layers
 
 from vidpred import weights
+from vidpred.io.grids import as_rgb
+from vidpred.models.frozen import FrozenNet, build_lpips
 
 
 def l1_map(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -28,25 +29,6 @@ def l1_map(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
 def mse_map(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     """`(x - y)^2` averaged over channels: `(B, 1, H, W)`; its mean is `F.mse_loss(x, y)`."""
     return (x - y).square().mean(1, keepdim=True)
-
-
-def _three_channels(x: torch.Tensor) -> torch.Tensor:
-    if x.shape[1] == 3:
-        return x
-    if x.shape[1] == 1:
-        return x.expand(-1, 3, -1, -1)  # grey frames: the ImageNet networks want RGB
-    raise ValueError(f"perceptual losses need 1 or 3 channels, got shape {tuple(x.shape)}")
-
-
-class FrozenNet(nn.Module):
-    """A pretrained network used as a fixed function: eval mode for good, no parameter grads."""
-
-    def freeze(self) -> None:
-        self.eval().requires_grad_(False)
-
-    def train(self, mode: bool = True) -> FrozenNet:
-        # A trainer's `loss_fn.train()` must not turn on LPIPS' dropout or touch norm statistics.
-        return super().train(False)
 
 
 class VGGFeatureLoss(FrozenNet):
@@ -85,7 +67,7 @@ class VGGFeatureLoss(FrozenNet):
 
     def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         B, _, H, W = x.shape
-        h = _three_channels(torch.cat((x, y))) * 2 - 1  # (2B, 3, H, W) in [-1, 1]
+        h = as_rgb(torch.cat((x, y))) * 2 - 1  # (2B, 3, H, W) in [-1, 1]
         out = x.new_zeros(B, 1, H, W)
         for block, weight in zip(self.slices, self.LAYER_WEIGHTS, strict=True):
             h = block(h)  # (2B, C_l, H_l, W_l)
@@ -106,44 +88,13 @@ class LPIPSLoss(FrozenNet):
 
     def __init__(self, *, net: str = "alex", pretrained: bool = True) -> None:
         super().__init__()
-        import lpips  # deferred: lpips imports slowly and only this loss needs it
-
-        if net not in ("alex", "vgg"):
-            raise ValueError(f"LPIPS net must be 'alex' or 'vgg', got {net!r}")
         self.net_name = net
-        # Read the trunk first: a missing file fails before lpips spends seconds building.
-        trunk = weights.load_state_dict(f"lpips-{net}") if pretrained else None
-        with warnings.catch_warnings():  # lpips calls torchvision with the deprecated `pretrained`
-            warnings.simplefilter("ignore", UserWarning)
-            self.model = lpips.LPIPS(
-                pretrained=True, net=net, pnet_rand=True, spatial=True, verbose=False
-            )
-        if trunk is not None:
-            self.model.net.load_state_dict(lpips_trunk_state(self.model.net, trunk))
+        self.model = build_lpips(net=net, pretrained=pretrained, spatial=True)
         self.freeze()
 
     def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         # normalize=True: lpips maps [0, 1] to the [-1, 1] it was calibrated on.
-        return self.model(_three_channels(x), _three_channels(y), normalize=True)  # (B, 1, H, W)
-
-
-def lpips_trunk_state(trunk: nn.Module, tv_state: dict[str, torch.Tensor]) -> dict:
-    """Rename torchvision's `features.{i}.{param}` keys to lpips' `slice{k}.{i}.{param}`.
-
-    lpips' trunks (lpips/pretrained_networks.py) copy `tv.<net>().features[i]` into
-    `slice{k}` under the module name `str(i)`, so each index lives in exactly one slice.
-    """
-    slice_of = {
-        index: slice_name
-        for slice_name, block in trunk.named_children()
-        for index in block._modules
-    }
-    state = {}
-    for key, value in tv_state.items():
-        part, index, param = key.split(".", 2)
-        if part == "features" and index in slice_of:
-            state[f"{slice_of[index]}.{index}.{param}"] = value
-    return state
+        return self.model(as_rgb(x), as_rgb(y), normalize=True)  # (B, 1, H, W)
 
 
 class WeightedSum(nn.Module):

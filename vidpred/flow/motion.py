@@ -1,0 +1,82 @@
+"""Motion from flow: the zero-parameter predictions that the flow heads start from.
+
+- `extrapolate_linear`: constant velocity. With `back` the flow from the last frame to the one
+  before (`last(p) ~ prev(p + back(p))`), frame t+k is `last(p + k back(p))`: the last frame
+  carried on along its own motion. The flow is sampled at p, not at the point the content came
+  from: the usual first-order approximation (exact for a uniform motion).
+- `flow_midpoint`: the frame at time t in (0, 1) between a and b, each neighbour warped along its
+  flow to the other (scaled to t) and the two averaged, weighted by closeness in time.
+
+These are the `linear` and `flow-mid` baselines of `vidpred eval`, and exactly what an untrained
+flow-head predictor or interpolator returns (its corrections start at zero), so the two can never
+drift apart.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from vidpred.flow.backends import FlowEstimator
+from vidpred.flow.warping import warp
+
+
+def backward_flow(context: Tensor, flow: FlowEstimator) -> Tensor:
+    """Flow `(B, 2, H, W)` from the last frame of `context` `(B, T>=2, C, H, W)` to the one before,
+    detached (no gradient reaches the frames through it)."""
+    if context.ndim != 5 or context.shape[1] < 2:
+        raise ValueError(f"context must be (B, T>=2, C, H, W); got {tuple(context.shape)}")
+    return flow.estimate_flow(context[:, -1].detach(), context[:, -2].detach())
+
+
+def extrapolate_linear(context: Tensor, horizon: int, *, flow: FlowEstimator) -> Tensor:
+    """`(B, T>=2, C, H, W)` -> `(B, horizon, C, H, W)`: the last frame warped by k times its
+    backward flow for k = 1..horizon (constant velocity, one resampling per frame)."""
+    if horizon < 1:
+        raise ValueError(f"horizon must be >= 1, got {horizon}")
+    last, back = context[:, -1], backward_flow(context, flow)
+    return torch.stack([warp(last, k * back) for k in range(1, horizon + 1)], dim=1)
+
+
+def _times(t: float | Tensor, like: Tensor) -> Tensor:
+    """`t` as `(B, 1, 1, 1)` on `like`'s device and dtype; each value must lie in [0, 1]."""
+    B = like.shape[0]
+    t = torch.as_tensor(t, dtype=like.dtype, device=like.device)
+    if t.ndim == 0:
+        t = t.expand(B)
+    if t.shape != (B,):
+        raise ValueError(f"t must be a number or shaped (B,) = ({B},); got {tuple(t.shape)}")
+    if ((t < 0) | (t > 1)).any():
+        raise ValueError(f"t must lie in [0, 1]; got {t.tolist()}")
+    return t.view(B, 1, 1, 1)
+
+
+def pair_flows(a: Tensor, b: Tensor, flow: FlowEstimator) -> tuple[Tensor, Tensor]:
+    """`(flow a->b, flow b->a)`, each `(B, 2, H, W)`, in one batched call, detached."""
+    B = a.shape[0]
+    both = flow.estimate_flow(torch.cat((a, b)).detach(), torch.cat((b, a)).detach())
+    return both[:B], both[B:]  # (B, 2, H, W) each
+
+
+def blend_midpoint(
+    a: Tensor, b: Tensor, t: float | Tensor, flow_ab: Tensor, flow_ba: Tensor
+) -> Tensor:
+    """The flow midpoint from precomputed flows (see `flow_midpoint`)."""
+    t = _times(t, a)
+    # Content at p at time t came from a at p + t f_ba(p) and goes to b at p + (1 - t) f_ab(p)
+    # (constant velocity, flows sampled at p: the same approximation as `extrapolate_linear`).
+    from_a = warp(a, t * flow_ba)
+    from_b = warp(b, (1 - t) * flow_ab)
+    return (1 - t) * from_a + t * from_b
+
+
+def flow_midpoint(a: Tensor, b: Tensor, t: float | Tensor = 0.5, *, flow: FlowEstimator) -> Tensor:
+    """The frame at time `t` between `a` (t = 0) and `b` (t = 1), both `(B, C, H, W)`: a warped
+    along t times the flow b->a, b along (1 - t) times the flow a->b, blended (1 - t) : t.
+    `t` is a number or a `(B,)` tensor. At t = 0.5 it is the plain average of the two warps."""
+    if a.ndim != 4 or a.shape != b.shape:
+        raise ValueError(
+            f"a and b must be (B, C, H, W) of one shape; got {tuple(a.shape)}, {tuple(b.shape)}"
+        )
+    flow_ab, flow_ba = pair_flows(a, b, flow)
+    return blend_midpoint(a, b, t, flow_ab, flow_ba)
