@@ -137,6 +137,15 @@ def interpolate_midpoints(lm: LoadedModel, a: Tensor, b: Tensor, depth: int) -> 
     return padder.unpad(known[:, 1:-1])
 
 
+@torch.no_grad()
+def interpolate_at(lm: LoadedModel, a: Tensor, b: Tensor, t: float = 0.5) -> Tensor:
+    """The frame at time `t` in (0, 1) between `a` and `b`, each `(B, C, H, W)` (any size):
+    `(B, C, H, W)`. Today's models predict midpoints, so `t` must be k / 2**n."""
+    depth = dyadic_depth([t])
+    mids = interpolate_midpoints(lm, a, b, depth)  # (B, 2**depth - 1, C, H, W)
+    return mids[:, round(t * 2**depth) - 1]
+
+
 def interpolate_stream(
     lm: LoadedModel, frames: Iterable[np.ndarray], *, factor: int
 ) -> Iterator[np.ndarray]:
