@@ -12,6 +12,8 @@ from vidpred.data import (
     count_windows,
     load_clips,
     split_by_file,
+    split_by_time,
+    split_clips,
     working_size,
 )
 from vidpred.errors import InputError
@@ -126,3 +128,40 @@ def test_dataloader_workers_match_the_main_process(tmp_path, cache):
     main = torch.stack([ds[i] for i in range(len(ds))])
     workers = torch.cat(list(DataLoader(ds, batch_size=4, num_workers=2)))
     assert torch.equal(main, workers)
+
+
+def _clip(cache, tmp_path, name: str, frames: int):
+    return cache.get(
+        open_source(make_video(tmp_path / name, make_frames(frames, 16, 16, seed=frames))),
+        (16, 16),
+    )
+
+
+def test_split_by_time_cuts_between_windows_and_reads_the_right_frames(tmp_path, cache):
+    clip = _clip(cache, tmp_path, "a.mp4", 20)
+    train, val = split_by_time([clip], val_fraction=0.25, span=4)
+    assert [(c.start, c.frames) for c in train] == [(0, 15)]
+    assert [(c.start, c.frames) for c in val] == [(15, 5)]
+    whole = clip.open()
+    assert np.array_equal(val[0].open(), whole[15:]) and np.array_equal(train[0].open(), whole[:15])
+    # Every window of each side lies inside its side: none straddles the cut.
+    for side in (train, val):
+        ds = ClipDataset(side, frames=4, size=(16, 16))
+        assert len(ds) == side[0].frames - 3
+
+
+def test_split_by_time_keeps_too_short_clips_whole_for_training(tmp_path, cache):
+    short = _clip(cache, tmp_path, "short.mp4", 6)
+    train, val = split_by_time([short], val_fraction=0.2, span=4)
+    assert train == [short] and val == []
+
+
+def test_auto_split_is_by_time_when_files_would_leave_one_validation_file(tmp_path, cache):
+    clips = [_clip(cache, tmp_path, f"c{i}.mp4", 12 + i) for i in range(5)]
+    train, val, how = split_clips(clips, how="auto", val_fraction=0.2, seed=0, span=4)
+    assert how == "time" and len(val) == 5  # the end of every file, not one whole file
+    many = clips + [_clip(cache, tmp_path, f"d{i}.mp4", 12 + i) for i in range(5)]
+    train, val, how = split_clips(many, how="auto", val_fraction=0.2, seed=0, span=4)
+    assert how == "files" and len(val) == 2
+    assert split_clips(clips, how="files", val_fraction=0.2, seed=0, span=4)[2] == "files"
+    assert split_clips(clips, how="auto", val_fraction=0.0, seed=0, span=4)[2] == "none"

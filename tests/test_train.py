@@ -88,14 +88,36 @@ def test_a_few_steps_lower_the_loss(clips, tmp_path):
     assert seen[-1] < 0.6 * seen[0]
 
 
-def test_resume_equals_an_uninterrupted_run(clips, tmp_path):
+def _interrupt_at(step: int):
+    """An on_step callback that presses Ctrl-C once the run has reached `step`."""
+
+    def on_step(n: int, logs: dict) -> None:
+        if n >= step:
+            signal.raise_signal(signal.SIGINT)
+
+    return on_step
+
+
+def test_interrupted_run_resumes_exactly(clips, tmp_path):
     full = train(tiny_config(clips, tmp_path / "full", steps=8))
-    train(tiny_config(clips, tmp_path / "split", steps=3))
+    cut = train(tiny_config(clips, tmp_path / "split", steps=8), on_step=_interrupt_at(3))
+    assert cut.interrupted and cut.step == 3  # stopped mid-run, mid-schedule
     resumed = train(tiny_config(clips, tmp_path / "split", steps=8), resume=True)
     assert resumed.step == 8
-    assert resumed.weights_digest == full.weights_digest
+    assert resumed.weights_digest == full.weights_digest  # the lr schedule resumed too
     steps = [int(r["step"]) for r in _rows(tmp_path / "split") if r["loss"]]
     assert steps == sorted(set(steps))  # no replayed rows
+
+
+def test_extending_a_finished_run_equals_asking_for_more_with_a_constant_lr(clips, tmp_path):
+    # A cosine schedule is planned over --steps, so only a constant lr makes "3, then 8" the
+    # same run as "8".
+    full = train(tiny_config(clips, tmp_path / "full", steps=8, lr_schedule="constant"))
+    train(tiny_config(clips, tmp_path / "split", steps=3, lr_schedule="constant"))
+    resumed = train(
+        tiny_config(clips, tmp_path / "split", steps=8, lr_schedule="constant"), resume=True
+    )
+    assert resumed.weights_digest == full.weights_digest
 
 
 def test_resume_cli_continues_from_saved_config(clips, tmp_path):
@@ -295,7 +317,9 @@ def test_ctrl_c_saves_and_exits_cleanly(clips, tmp_path):
     )
     last = out / "checkpoints" / "last.pt"
     deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and not last.exists():
+    while time.monotonic() < deadline and not (
+        last.exists() and load_payload(last, kind="checkpoint")["step"] >= 1
+    ):
         time.sleep(0.2)
     proc.send_signal(signal.SIGINT)
     stdout, _ = proc.communicate(timeout=60)
@@ -355,3 +379,45 @@ def test_ddp_two_cpu_processes_end_with_identical_weights(clips, tmp_path):
     payload = load_payload(tmp_path / "run/model.pt", kind="model")
     assert payload["step"] == 3
     assert weights_digest(payload["model"]) == d0
+
+
+def test_cosine_schedule_warms_up_then_decays_to_zero():
+    from vidpred.train.setup import lr_at
+
+    lrs = [lr_at(s, peak=1.0, total=100, schedule="cosine", warmup=0.05) for s in range(100)]
+    assert lrs[0] < lrs[4] < lrs[5] == pytest.approx(1.0)  # 5 warmup steps, then the peak
+    assert all(a >= b for a, b in zip(lrs[5:], lrs[6:], strict=False))  # monotone decay
+    assert lrs[-1] < 1e-3
+    assert lr_at(50, peak=0.3, total=100, schedule="constant", warmup=0.05) == 0.3
+
+
+def test_validation_logs_the_model_beside_copy_last_and_linear(clips, tmp_path):
+    train(tiny_config(clips, tmp_path / "run", steps=4, val_every=2, sample_every=2))
+    rows = [r for r in _rows(tmp_path / "run") if r.get("val_psnr")]
+    assert [int(r["step"]) for r in rows] == [0, 2, 4]  # step 0: the untrained model
+    for r in rows:
+        assert float(r["val_psnr_copy_last"]) > 0 and float(r["val_psnr_linear"]) > 0
+    # An untrained residual pixel model is copy-last: same windows, same score.
+    assert float(rows[0]["val_psnr"]) == pytest.approx(float(rows[0]["val_psnr_copy_last"]))
+    # Three files at val_fraction 0.2 leave one validation file: split by time instead.
+    assert load_config(tmp_path / "run" / "config.toml").data.val_split == "time"
+
+
+def test_flow_head_trains_from_the_cli_and_starts_as_linear(clips, tmp_path):
+    run = tmp_path / "run"
+    args = ["train", str(clips), "--out", str(run), "--size", "16", "--context", "2"]
+    args += ["--loss", "corr-l1", "--flow", "dis", "--head", "flow", "--batch-size", "4"]
+    args += ["--steps", "3", "--device", "cpu", "--val-every", "3"]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    rows = [r for r in _rows(run) if r.get("val_psnr")]
+    assert float(rows[0]["val_psnr"]) == pytest.approx(float(rows[0]["val_psnr_linear"]))
+    assert load_payload(run / "model.pt", kind="model")["model_config"]["head"] == "flow"
+
+
+@pytest.mark.parametrize(
+    ("flag", "value"), [("--head", "voxels"), ("--lr-schedule", "step"), ("--val-split", "x")]
+)
+def test_bad_choices_are_one_line_errors(clips, tmp_path, flag, value):
+    result = runner.invoke(app, ["train", str(clips), "--out", str(tmp_path / "r"), flag, value])
+    assert result.exit_code == 2 and value in result.stderr and "Traceback" not in result.output

@@ -28,7 +28,10 @@ class DataConfig:
     horizon: int = 1  # frames predicted (autoregressively) and scored per window
     stride: int = 1  # take every stride-th frame of the source
     size: tuple[int, int] = (64, 64)  # (H, W) crop, multiples of 16
-    val_fraction: float = 0.2  # of the files (never of the windows of one file)
+    val_fraction: float = 0.2  # of the files, or of each file's frames (val_split)
+    # auto: by file when that leaves >= 2 validation files, else the end of every file (a time
+    # split); config.toml records which was used.
+    val_split: str = "auto"  # auto | files | time
     cache_dir: str = ""  # "" = the default cache ($VIDPRED_CACHE or ~/.cache/vidpred/frames)
 
 
@@ -36,6 +39,7 @@ class DataConfig:
 class ModelChoice:
     name: str = "unet-s"  # a preset of vidpred.models
     residual: bool = True  # predict a correction to the last context frame
+    head: str = "pixels"  # pixels | flow: see vidpred.models.heads
 
 
 @dataclass(frozen=True)
@@ -50,7 +54,9 @@ class TrainConfig:
     steps: int = 1000  # total optimiser steps (the target of a resumed run, not an increment)
     epochs: int = 0  # > 0: train this many passes over the data instead of `steps`
     batch_size: int = 16
-    lr: float = 1e-4  # Adam, as in the paper
+    lr: float = 1e-4  # Adam, as in the paper; the peak of the schedule
+    lr_schedule: str = "cosine"  # cosine (linear warmup, then cosine decay to 0) | constant
+    warmup: float = 0.05  # fraction of the steps spent warming up (cosine schedule)
     seed: int = 0
     device: str = "auto"  # auto | cpu | cuda | mps
     precision: str = "fp32"  # fp32 | bf16 | fp16

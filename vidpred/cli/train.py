@@ -45,6 +45,14 @@ def train(
     model: Annotated[
         str | None, typer.Option(help="unet-s | unet-m | unet-l. [default: unet-s]")
     ] = None,
+    head: Annotated[
+        str | None,
+        typer.Option(
+            help="pixels: a correction to the last frame; flow: the last frame carried along the "
+            "measured motion, plus learned corrections (starts as the linear baseline). "
+            "[default: pixels]"
+        ),
+    ] = None,
     flow: Annotated[
         str | None,
         typer.Option(
@@ -59,7 +67,20 @@ def train(
     epochs: Annotated[
         int | None, typer.Option(min=1, help="Train for this many epochs instead of --steps.")
     ] = None,
-    lr: Annotated[float | None, typer.Option(help="Adam learning rate. [default: 1e-4]")] = None,
+    lr: Annotated[
+        float | None, typer.Option(help="Adam learning rate (the schedule's peak). [default: 1e-4]")
+    ] = None,
+    lr_schedule: Annotated[
+        str | None,
+        typer.Option(help="cosine (5% warmup, decay to 0) | constant. [default: cosine]"),
+    ] = None,
+    val_split: Annotated[
+        str | None,
+        typer.Option(
+            help="How validation is held out: files, time (the end of every file), or auto "
+            "(files when that leaves two or more, else time). [default: auto]"
+        ),
+    ] = None,
     seed: Annotated[int | None, typer.Option(help="[default: 0]")] = None,
     device: Annotated[
         str | None, typer.Option(help="auto | cpu | cuda | mps. [default: auto]")
@@ -117,12 +138,14 @@ def train(
         decoding.stop()
         if not trainer.dist.is_main:
             return
-        for s in trainer.skipped:
+        for s in trainer.data.skipped:
             notice(f"skipped {s.path}: {s.reason}")
         if trainer.flow:
             notice(f"flow backend: {trainer.flow}")
-        if trainer.val_from_train:
-            notice("one file only: validation uses centre crops of the training file")
+        if trainer.data.val_split == "time":
+            notice("validation: the last frames of every file (a split by time)")
+        elif trainer.data.val_split == "none":
+            notice("no validation split: validation uses centre crops of the training windows")
         progress.start()
         bar = progress.add_task(
             "train", total=trainer.total_steps, completed=trainer.step, loss="-", rate="-"
@@ -175,8 +198,9 @@ def build_config(*, resume: bool, config: Path | None, out: Path | None, **flags
         horizon=flags["horizon"],
         stride=flags["stride"],
         size=parse_size(flags["size"]),
+        val_split=flags["val_split"],
     )
-    cfg = cfg.override("model", name=flags["model"])
+    cfg = cfg.override("model", name=flags["model"], head=flags["head"])
     cfg = cfg.override("loss", spec=flags["loss"], flow=flags["flow"])
     return cfg.override(
         "train",
@@ -185,6 +209,7 @@ def build_config(*, resume: bool, config: Path | None, out: Path | None, **flags
         epochs=flags["epochs"],
         batch_size=flags["batch_size"],
         lr=flags["lr"],
+        lr_schedule=flags["lr_schedule"],
         seed=flags["seed"],
         device=flags["device"],
         precision=flags["precision"],

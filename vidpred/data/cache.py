@@ -14,6 +14,7 @@ process never leaves an entry that looks valid.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
@@ -65,7 +66,8 @@ def content_hash(path: Path) -> str:
 
 @dataclass(frozen=True)
 class CachedClip:
-    """One decoded source: `frames` frames of `height` x `width` RGB in a raw uint8 file."""
+    """One decoded source: `frames` frames of `height` x `width` RGB in a raw uint8 file, from
+    frame `start` of that file on (a part of a clip, for a split by time, is the same file)."""
 
     source: Path
     data_file: Path
@@ -74,15 +76,23 @@ class CachedClip:
     width: int
     fps: float | None
     codec: str
+    start: int = 0
 
     def open(self) -> np.ndarray:
-        """A read-only memory map, `(T, H, W, 3)` uint8."""
+        """A read-only memory map of this clip's frames, `(T, H, W, 3)` uint8."""
         return np.memmap(
             self.data_file,
             dtype=np.uint8,
             mode="r",
+            offset=self.start * self.height * self.width * 3,
             shape=(self.frames, self.height, self.width, 3),
         )
+
+    def part(self, first: int, stop: int) -> CachedClip:
+        """Frames `first` .. `stop`-1 of this clip, as a clip of their own."""
+        if not 0 <= first < stop <= self.frames:
+            raise ValueError(f"part {first}..{stop} outside the clip's {self.frames} frames")
+        return dataclasses.replace(self, start=self.start + first, frames=stop - first)
 
 
 class FrameCache:

@@ -96,6 +96,51 @@ def split_by_file(
     return sorted(train, key=lambda c: str(c.source)), sorted(val, key=lambda c: str(c.source))
 
 
+def split_by_time(
+    clips: Sequence[CachedClip], *, val_fraction: float, span: int
+) -> tuple[list[CachedClip], list[CachedClip]]:
+    """The last `val_fraction` of every clip's frames for validation, the rest for training.
+
+    The cut falls between frames, so no window (of `span` frames) straddles it. A clip too short
+    to give both sides a window stays whole on the training side.
+    """
+    if not 0 < val_fraction < 1:
+        raise ValueError(f"val_fraction must be in (0, 1), got {val_fraction}")
+    train, val = [], []
+    for clip in sorted(clips, key=lambda c: str(c.source)):
+        n_val = max(span, round(val_fraction * clip.frames))
+        cut = clip.frames - n_val
+        if cut < span:
+            train.append(clip)
+            continue
+        train.append(clip.part(0, cut))
+        val.append(clip.part(cut, clip.frames))
+    return train, val
+
+
+#: How training sets its validation windows apart (`DataConfig.val_split`).
+VAL_SPLITS = ("auto", "files", "time")
+
+
+def split_clips(
+    clips: Sequence[CachedClip], *, how: str, val_fraction: float, seed: int, span: int
+) -> tuple[list[CachedClip], list[CachedClip], str]:
+    """`(train, val, how)`: split by file, by time, or (`auto`) by file when that leaves at least
+    two validation files and by time otherwise, so validation never rests on one file (issue 10:
+    five files made validation one static clip). `how` comes back resolved: "files", "time", or
+    "none" when `val_fraction` is 0 or no clip can give a validation window."""
+    if how not in VAL_SPLITS:
+        raise ValueError(f"val_split must be one of {VAL_SPLITS}, got {how!r}")
+    if val_fraction == 0:
+        return sorted(clips, key=lambda c: str(c.source)), [], "none"
+    if how != "time":
+        train, val = split_by_file(clips, val_fraction=val_fraction, seed=seed)
+        if how == "files" or len(val) >= 2:
+            return train, val, "files" if val else "none"
+    train, val = split_by_time(clips, val_fraction=val_fraction, span=span)
+    return train, val, "time" if val else "none"
+
+
 def _item_seed(seed: int, epoch: int, index: int) -> int:
     # Depends only on (seed, epoch, index): the same crops whichever worker or rank loads an item,
     # so a resumed run sees exactly the data an uninterrupted one would have.

@@ -6,8 +6,9 @@ One network family serves both tasks:
 - ``task="interpolate"``: two frames ``(B, 2, C, H, W)`` -> the frame halfway between them.
 
 The frames are stacked on the channel axis and fed to a plain convolutional U-Net (GroupNorm +
-SiLU residual blocks, strided-conv down, nearest-upsample + conv up, concatenated skips). The
-network only maps tensors to tensors; objectives and training live elsewhere.
+SiLU residual blocks, strided-conv down, nearest-upsample + conv up, concatenated skips); its
+last conv feeds one of the heads of `vidpred.models.heads` (`pixels` or `flow`). The network only
+maps tensors to tensors; objectives and training live elsewhere.
 """
 
 from __future__ import annotations
@@ -19,6 +20,19 @@ from typing import Any, Literal
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+
+from vidpred.flow.backends import FLOW_BACKENDS, FlowEstimator, build_flow
+from vidpred.flow.motion import backward_flow, pair_flows
+from vidpred.flow.warping import warp
+from vidpred.models.heads import (
+    FLOW_UNIT,
+    HEADS,
+    compose_interpolation,
+    compose_pixels,
+    compose_prediction,
+    extra_in_channels,
+    out_channels,
+)
 
 Task = Literal["predict", "interpolate"]
 TASKS: tuple[str, ...] = ("predict", "interpolate")
@@ -36,7 +50,11 @@ class ModelConfig:
     there is one 2x downsampling between consecutive levels, so inputs must have H and W that are
     multiples of ``stride == 2 ** (len(channel_mults) - 1)`` (see ``InputPadder``).
     ``residual`` predicts a bounded correction to a base frame (the last context frame, or the mean
-    of the two frames when interpolating) instead of the frame itself.
+    of the two frames when interpolating) instead of the frame itself (pixel head only).
+    ``head`` is ``"pixels"`` (a frame, or a correction to one) or ``"flow"`` (the frame sampled
+    along the measured motion plus learned corrections; see `vidpred.models.heads`); ``flow``
+    names the backend that measures that motion (checkpoints older than the flow head have no
+    ``head`` key and load as ``"pixels"``).
     """
 
     task: Task = "predict"
@@ -48,6 +66,8 @@ class ModelConfig:
     norm_groups: int = 8
     residual: bool = True
     preset: str | None = None
+    head: str = "pixels"
+    flow: str = "dis"
 
     def __post_init__(self) -> None:
         # Tuples come back from a JSON/dict round trip as lists; store the canonical frozen form.
@@ -80,6 +100,15 @@ class ModelConfig:
             raise ValueError(f"residual must be a bool, got {self.residual!r}")
         if self.preset is not None and not isinstance(self.preset, str):
             raise ValueError(f"preset must be a string or None, got {self.preset!r}")
+        if self.head not in HEADS:
+            raise ValueError(f"head must be one of {HEADS}, got {self.head!r}")
+        concrete = tuple(b for b in FLOW_BACKENDS if b != "auto")
+        if self.flow not in concrete:
+            raise ValueError(
+                f"flow must be one of {concrete} (resolved, not auto), got {self.flow!r}"
+            )
+        if self.head == "flow" and not self.residual:
+            raise ValueError("the flow head always predicts corrections; it needs residual=True")
 
     @property
     def widths(self) -> tuple[int, ...]:
@@ -146,29 +175,21 @@ class Upsample(nn.Module):
         return self.conv(F.interpolate(x, scale_factor=2.0, mode="nearest"))
 
 
-def _clamp_straight_through(x: Tensor) -> Tensor:
-    """Clamp to [0, 1] in the forward pass, identity in the backward pass.
-
-    A plain clamp has zero gradient wherever the pre-clamp value overshoots, so a pixel that
-    undershoots 0 where the target later turns bright (a digit moving onto black background)
-    would never be corrected. Passing the gradient straight through keeps every pixel trainable;
-    the ``tanh`` bound on the residual keeps the hidden pre-clamp value within [-1, 2] so it cannot
-    drift far while invisible.
-    """
-    return x + (x.clamp(0.0, 1.0) - x).detach()
-
-
 class UNetPredictor(nn.Module):
     """Frames ``(B, T, C, H, W)`` in [0, 1] -> one frame ``(B, C, H, W)`` in [0, 1].
 
     ``T`` is ``config.context`` (predict) or 2 (interpolate); H and W must be multiples of
-    ``config.stride``. Output head:
+    ``config.stride``. Output head (`vidpred.models.heads`):
 
-    - direct: ``sigmoid(net(x))``;
-    - residual: ``clamp_st(base + tanh(net(x)))`` with ``base`` the last context frame (predict)
-      or the mean of the two frames (interpolate). The last conv is zero-initialised, so an
-      untrained residual model returns ``base`` exactly: copy-last / blend is a strong baseline
-      for both tasks and a sane place for training to start.
+    - pixels, direct: ``sigmoid(net(x))``;
+    - pixels, residual: ``clamp_st(base + tanh(net(x)))`` with ``base`` the last context frame
+      (predict) or the mean of the two frames (interpolate);
+    - flow: the last frame sampled along the measured motion (predict), or both frames sampled
+      towards time t (interpolate), plus learned corrections.
+
+    The last conv of a residual model is zero-initialised, so an untrained model returns its base
+    exactly: copy-last / blend (pixels), `linear` / `flow-mid` (flow). Strong baselines, and a sane
+    place for training to start.
     """
 
     def __init__(self, *, config: ModelConfig) -> None:
@@ -176,6 +197,7 @@ class UNetPredictor(nn.Module):
         self.config = config
         widths, groups, n_blocks = config.widths, config.norm_groups, config.blocks_per_level
         in_ch = config.in_frames * config.channels
+        in_ch += extra_in_channels(config.head, config.task, config.channels)
 
         self.stem = nn.Conv2d(in_ch, widths[0], 3, padding=1)
         self.down_blocks = nn.ModuleList()
@@ -212,10 +234,18 @@ class UNetPredictor(nn.Module):
                 cur = widths[level - 1]
 
         self.head_norm = nn.GroupNorm(groups, cur)
-        self.head = nn.Conv2d(cur, config.channels, 3, padding=1)
+        self.head = nn.Conv2d(
+            cur, out_channels(config.head, config.task, config.channels), 3, padding=1
+        )
         if config.residual:
+            # Zero output: the untrained model is its base (copy-last, blend, linear, flow-mid).
             nn.init.zeros_(self.head.weight)
             nn.init.zeros_(self.head.bias)
+        # The flow head's motion estimator: not a submodule, so its weights (RAFT) stay out of
+        # the state dict and the optimiser, and it follows the data to its device by itself.
+        self._flow: FlowEstimator | None = (
+            build_flow(config.flow) if config.head == "flow" else None
+        )
 
     @property
     def stride(self) -> int:
@@ -235,12 +265,90 @@ class UNetPredictor(nn.Module):
                 f"{cfg.task} model expects frames {expected}; got shape {tuple(frames.shape)}{hint}"
             )
 
-    def forward(self, frames: Tensor) -> Tensor:
-        self.check_frames(frames)
-        B, T, C, H, W = frames.shape
-        # Centre the inputs: the stem sees zero-mean data, GroupNorm does the rest downstream.
-        x = frames.reshape(B, T * C, H, W) * 2.0 - 1.0  # (B, T*C, H, W)
+    def forward(
+        self, frames: Tensor, *, time: float | Tensor | None = None, motion: Tensor | None = None
+    ) -> Tensor:
+        """Frames ``(B, T, C, H, W)`` -> one frame ``(B, C, H, W)``.
 
+        Flow head only (the pixel head takes the frames alone):
+        - predict: ``time`` is the step k ahead of the last frame (default 1; a number or ``(B,)``)
+          and ``motion`` the backward flow last -> previous ``(B, 2, H, W)`` (default: measured
+          here); the frame k steps ahead is sampled along k times it. `rollout` batches all k.
+        - interpolate: ``time`` is t in [0, 1] (default 0.5) and ``motion`` the flows a -> b and
+          b -> a stacked ``(B, 4, H, W)`` (default: measured here).
+        """
+        self.check_frames(frames)
+        cfg = self.config
+        if cfg.head == "pixels":
+            if time is not None or motion is not None:
+                raise ValueError(
+                    "time and motion are inputs of the flow head; this is a pixel head"
+                )
+            out = self._trunk(frames.flatten(1, 2) * 2.0 - 1.0)  # (B, C, H, W)
+            if not cfg.residual:
+                return torch.sigmoid(out)
+            base = frames[:, -1] if cfg.task == "predict" else frames.mean(dim=1)
+            return compose_pixels(out, base)
+        if cfg.task == "predict":
+            return self._predict_along_flow(frames, time, motion)
+        return self._interpolate_along_flow(frames, time, motion)
+
+    @torch.no_grad()
+    def measure_motion(self, frames: Tensor) -> Tensor:
+        """The flow head's motion input for ``frames`` ``(B, T, C, H, W)``: the backward flow
+        last -> previous ``(B, 2, H, W)`` (predict) or the flows a -> b, b -> a stacked
+        ``(B, 4, H, W)`` (interpolate), measured by the configured backend, detached."""
+        if self._flow is None:
+            raise ValueError("measure_motion is for the flow head; this model has a pixel head")
+        if self.config.task == "predict":
+            return backward_flow(frames, self._flow)
+        return torch.cat(pair_flows(frames[:, 0], frames[:, 1], self._flow), dim=1)
+
+    def _times(self, time: float | Tensor | None, default: float, B: int, like: Tensor) -> Tensor:
+        t = torch.as_tensor(default if time is None else time, dtype=like.dtype, device=like.device)
+        return t.expand(B) if t.ndim == 0 else t  # (B,)
+
+    def _predict_along_flow(self, frames: Tensor, time, motion: Tensor | None) -> Tensor:
+        B, T, C, H, W = frames.shape
+        last = frames[:, -1]
+        if motion is None:
+            motion = self.measure_motion(frames)  # (B, 2, H, W)
+        k = self._times(time, 1.0, B, frames).view(B, 1, 1, 1)
+        scaled = k * motion  # (B, 2, H, W): where step k samples from
+        base = warp(last, scaled)  # the linear prediction, shown to the network
+        x = torch.cat(
+            [
+                frames.flatten(1, 2) * 2.0 - 1.0,  # (B, T*C, H, W)
+                base * 2.0 - 1.0,  # (B, C, H, W)
+                scaled / FLOW_UNIT,  # (B, 2, H, W)
+                ((k - 1) / 4).expand(B, 1, H, W),  # (B, 1, H, W)
+            ],
+            dim=1,
+        )
+        return compose_prediction(self._trunk(x), last, scaled)
+
+    def _interpolate_along_flow(self, frames: Tensor, time, motion: Tensor | None) -> Tensor:
+        B, T, C, H, W = frames.shape
+        a, b = frames[:, 0], frames[:, 1]
+        if motion is None:
+            motion = self.measure_motion(frames)  # (B, 4, H, W)
+        flow_ab, flow_ba = motion.split(2, dim=1)
+        t = self._times(time, 0.5, B, frames).view(B, 1, 1, 1)
+        base = (1 - t) * warp(a, t * flow_ba) + t * warp(b, (1 - t) * flow_ab)
+        x = torch.cat(
+            [
+                frames.flatten(1, 2) * 2.0 - 1.0,  # (B, 2*C, H, W)
+                base * 2.0 - 1.0,  # (B, C, H, W)
+                t * flow_ba / FLOW_UNIT,  # (B, 2, H, W)
+                (1 - t) * flow_ab / FLOW_UNIT,  # (B, 2, H, W)
+                (t - 0.5).expand(B, 1, H, W),  # (B, 1, H, W)
+            ],
+            dim=1,
+        )
+        return compose_interpolation(self._trunk(x), a, b, t, flow_ab, flow_ba)
+
+    def _trunk(self, x: Tensor) -> Tensor:
+        """The U-Net from stacked, centred inputs ``(B, in_ch, H, W)`` to the head's output."""
         h = self.stem(x)
         skips = []
         for level, blocks in enumerate(self.down_blocks):
@@ -253,9 +361,4 @@ class UNetPredictor(nn.Module):
             h = blocks(torch.cat([h, skips.pop()], dim=1))
             if i < len(self.upsamples):
                 h = self.upsamples[i](h)
-        out = self.head(F.silu(self.head_norm(h)))  # (B, C, H, W)
-
-        if not self.config.residual:
-            return torch.sigmoid(out)
-        base = frames[:, -1] if self.config.task == "predict" else frames.mean(dim=1)
-        return _clamp_straight_through(base + torch.tanh(out))
+        return self.head(F.silu(self.head_norm(h)))  # (B, out_channels, H, W)

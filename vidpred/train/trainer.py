@@ -22,19 +22,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
-from torch import Tensor, nn
-from torch.nn.parallel import DistributedDataParallel
+from torch import Tensor
 from torch.utils.data import DataLoader
 
 from vidpred import checkpoint as ckpt
 from vidpred.config import RunConfig, save_config
-from vidpred.data import ClipDataset, FrameCache, load_clips, split_by_file
-from vidpred.errors import InputError, VidpredError
-from vidpred.eval.metrics import PSNR_CAP, psnr, ssim
+from vidpred.errors import VidpredError
+from vidpred.flow.backends import build_flow
 from vidpred.io.frames import write_image
 from vidpred.io.grids import comparison_grid
-from vidpred.losses import build_loss, parse_loss_spec
-from vidpred.models import TASKS, ModelConfig, build_model, model_config_for, rollout
+from vidpred.losses import build_loss
+from vidpred.models import build_model
 from vidpred.train.runtime import (
     Dist,
     autocast,
@@ -42,8 +40,18 @@ from vidpred.train.runtime import (
     resolve_device,
     shutdown_distributed,
 )
-from vidpred.train.sampler import ResumableSampler
 from vidpred.train.scalar_log import ScalarLog
+from vidpred.train.setup import (
+    check_choices,
+    check_size,
+    flow_backend_of,
+    load_data,
+    lr_at,
+    model_config_of,
+    plan_steps,
+    wrap_for_ddp,
+)
+from vidpred.train.validation import predict_frames, split_window, validate
 
 LOG_EVERY = 10  # steps between metrics.csv rows (each costs one host sync)
 
@@ -62,26 +70,6 @@ class TrainSummary:
     interrupted: bool = False
     flow: str | None = None
     weights_digest: str = ""
-
-
-def window_frames(cfg: RunConfig) -> int:
-    """Frames in one training window: context + horizon, or 3 (a, middle, b) to interpolate."""
-    return 3 if cfg.train.task == "interpolate" else cfg.data.context + cfg.data.horizon
-
-
-def split_window(frames: Tensor, *, task: str, context: int) -> tuple[Tensor, Tensor]:
-    """(inputs, targets) of a window `(B, T, C, H, W)`: the first `context` frames and the rest,
-    or, to interpolate, the two end frames and the middle one."""
-    if task == "interpolate":
-        return frames[:, 0::2], frames[:, 1:2]  # (B, 2, C, H, W), (B, 1, C, H, W)
-    return frames[:, :context], frames[:, context:]
-
-
-def predict_frames(model: nn.Module, inputs: Tensor, *, task: str, horizon: int) -> Tensor:
-    """`(B, horizon, C, H, W)` predictions: a rollout for `predict`, one frame to interpolate."""
-    if task == "interpolate":
-        return model(inputs)[:, None]
-    return rollout(model, inputs, horizon)
 
 
 def weights_digest(state: dict[str, Tensor]) -> str:
@@ -117,6 +105,9 @@ class _StopOnSigint:
 
 
 class Trainer:
+    """One training run. The constructor builds every piece from the config, top to bottom;
+    `run` is the loop. Ranks of a DDP job each build one; only rank 0 writes."""
+
     def __init__(
         self,
         cfg: RunConfig,
@@ -125,91 +116,34 @@ class Trainer:
         resume: bool,
         on_frame: Callable[[], None] | None = None,
     ) -> None:
-        self.cfg, self.dist = cfg, dist
-        t = cfg.train
+        self.cfg, self.dist, t = cfg, dist, cfg.train
         self.run_dir = Path(t.out)
         self.device = resolve_device(t.device, local_rank=dist.local_rank)
-        self.autocast = lambda: autocast(self.device, t.precision)
+        check_choices(cfg)
         torch.manual_seed(t.seed)  # same initial weights on every rank (DDP also broadcasts)
-        self.model_cfg = self._model_config()
-        self._check_size()
-        self.train_set, self.val_set, self.skipped = self._datasets(on_frame)
+        self.flow = flow_backend_of(cfg)  # `auto` resolved once, for the loss and the model
+        self.model_cfg = model_config_of(cfg, flow=self.flow)
+        check_size(cfg, self.model_cfg)
+        self.data = load_data(cfg, dist, on_frame)
         self.model = build_model(self.model_cfg).to(self.device)
-        self.loss_fn = build_loss(cfg.loss.spec, flow=cfg.loss.flow, device=self.device)
-        self.flow = getattr(self.loss_fn, "flow_backend", None)
+        self.loss_fn = build_loss(cfg.loss.spec, flow=self.flow or "dis", device=self.device)
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=t.lr)
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=t.precision == "fp16")
-        self.sampler = ResumableSampler(
-            self.train_set, seed=t.seed, rank=dist.rank, world=dist.world
-        )
-        per_rank = self.sampler.num_samples
-        if per_rank < t.batch_size:
-            raise InputError(
-                f"{', '.join(cfg.data.paths)}: {len(self.train_set)} training windows "
-                f"({per_rank} per process) is less than one batch of {t.batch_size}; "
-                "use a smaller --batch-size or more data"
-            )
-        self.steps_per_epoch = per_rank // t.batch_size
-        self.total_steps = t.epochs * self.steps_per_epoch if t.epochs > 0 else t.steps
-        self.step, self.best_val = 0, math.inf
+        self.plan = plan_steps(cfg, self.data.train_set, dist)
+        # References in validation are the eval baselines, which measure motion with DIS.
+        self.reference_flow = build_flow("dis")
+        self.step, self.best_psnr = 0, -math.inf
         if resume:
             self._restore(self.run_dir / "checkpoints" / "last.pt")
-        self.ddp = (
-            DistributedDataParallel(
-                self.model, device_ids=[dist.local_rank] if self.device.type == "cuda" else None
-            )
-            if dist.enabled
-            else self.model
-        )
+        self.ddp = wrap_for_ddp(self.model, dist, self.device)
         self.log = ScalarLog(self.run_dir / "metrics.csv", enabled=dist.is_main)
 
-    # -- setup ------------------------------------------------------------------------------
-    def _model_config(self) -> ModelConfig:
-        c, t = self.cfg, self.cfg.train
-        if t.task not in TASKS:
-            raise VidpredError(f"--task {t.task}: use one of {', '.join(TASKS)}")
-        try:
-            return model_config_for(
-                c.model.name,
-                task=t.task,
-                context=2 if t.task == "interpolate" else c.data.context,
-                residual=c.model.residual,
-            )
-        except (KeyError, ValueError) as e:
-            raise VidpredError(f"--model {c.model.name}: {e}") from None
+    @property
+    def total_steps(self) -> int:
+        return self.plan.total_steps
 
-    def _check_size(self) -> None:
-        h, w = self.cfg.data.size
-        s = self.model_cfg.stride
-        if h % s or w % s or h < s or w < s:
-            raise VidpredError(f"--size {h}x{w}: height and width must be multiples of {s}")
-        terms = {t.name for t in parse_loss_spec(self.cfg.loss.spec).terms}
-        if "lpips" in terms and min(h, w) < 32:  # AlexNet's strided stem pools 16 px to nothing
-            raise VidpredError(f"--size {h}x{w}: the lpips (AlexNet) loss needs at least 32x32")
-
-    def _datasets(self, on_frame: Callable[[], None] | None):
-        c, t = self.cfg.data, self.cfg.train
-        n = window_frames(self.cfg)
-        cache = FrameCache(Path(c.cache_dir) if c.cache_dir else None)
-
-        def load():
-            return load_clips(
-                c.paths, size=c.size, frames=n, stride=c.stride, cache=cache, on_frame=on_frame
-            )
-
-        # Rank 0 decodes into the cache; the others then find every clip there.
-        if self.dist.is_main:
-            clips, skipped = load()
-        self.dist.barrier()
-        if not self.dist.is_main:
-            clips, skipped = load()
-        train_clips, val_clips = split_by_file(clips, val_fraction=c.val_fraction, seed=t.seed)
-        self.val_from_train = not val_clips
-        common = dict(frames=n, size=c.size, stride=c.stride)
-        train_set = ClipDataset(train_clips, train=True, seed=t.seed, **common)
-        # Validation windows do not overlap: each scored frame counts once.
-        val_set = ClipDataset(val_clips or train_clips, step=n * c.stride, **common)
-        return train_set, val_set, skipped
+    def autocast(self):
+        return autocast(self.device, self.cfg.train.precision)
 
     # -- checkpoints ------------------------------------------------------------------------
     def _payload(self, kind: str) -> dict:
@@ -226,7 +160,7 @@ class Trainer:
             **common,
             optimizer=self.optimizer.state_dict(),
             scaler=self.scaler.state_dict(),
-            best_val=self.best_val,
+            best_val_psnr=self.best_psnr,
             # Data order and crops depend only on (seed, epoch, index); the generator state
             # is kept for anything a model or loss may draw.
             rng=torch.get_rng_state(),
@@ -251,14 +185,19 @@ class Trainer:
         self.model.load_state_dict(payload["model"])
         self.optimizer.load_state_dict(payload["optimizer"])
         self.scaler.load_state_dict(payload["scaler"])
-        self.step, self.best_val = int(payload["step"]), float(payload["best_val"])
+        self.step = int(payload["step"])
+        # Checkpoints from before best-by-PSNR chose by loss; their choice is not comparable.
+        self.best_psnr = float(payload.get("best_val_psnr", -math.inf))
         torch.set_rng_state(payload["rng"].cpu())
-        for group in self.optimizer.param_groups:  # flags win: a new --lr applies from here on
-            group["lr"] = self.cfg.train.lr
 
     # -- one step ---------------------------------------------------------------------------
     def train_step(self, batch: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
         c, t = self.cfg.data, self.cfg.train
+        lr = lr_at(
+            self.step, peak=t.lr, total=self.total_steps, schedule=t.lr_schedule, warmup=t.warmup
+        )
+        for group in self.optimizer.param_groups:  # flags win: a new --lr applies from here on
+            group["lr"] = lr
         frames = batch.to(self.device, non_blocking=True)  # (B, T, C, H, W)
         inputs, target = split_window(frames, task=t.task, context=c.context)
         with self.autocast():
@@ -272,42 +211,27 @@ class Trainer:
             k: v.detach() if torch.is_tensor(v) else torch.tensor(v) for k, v in logs.items()
         }
 
-    @torch.no_grad()
     def validate(self) -> tuple[dict[str, float], tuple[Tensor, Tensor, Tensor] | None]:
-        """Loss, PSNR and SSIM on up to `val_batches` validation batches (centre crops), and the
-        first batch (inputs, target, prediction) for the sample grid."""
         c, t = self.cfg.data, self.cfg.train
-        self.model.eval()
-        loader = DataLoader(self.val_set, batch_size=t.batch_size, shuffle=False)
-        sums: dict[str, float] = {"loss": 0.0, "psnr": 0.0, "ssim": 0.0}
-        n, first = 0, None
-        for i, batch in enumerate(loader):
-            if i >= t.val_batches:
-                break
-            frames = batch.to(self.device)
-            inputs, target = split_window(frames, task=t.task, context=c.context)
-            with self.autocast():
-                pred = predict_frames(self.model, inputs, task=t.task, horizon=target.shape[1])
-            pred = pred.float()
-            loss, _ = self.loss_fn(pred, target)
-            b = frames.shape[0]
-            sums["loss"] += loss.item() * b
-            # Identical frames have infinite PSNR (as in skimage); cap so one cannot swamp a mean.
-            sums["psnr"] += psnr(pred, target).clamp(max=PSNR_CAP).mean().item() * b
-            sums["ssim"] += ssim(pred, target).mean().item() * b
-            n += b
-            if first is None:
-                first = (inputs.cpu(), target.cpu(), pred.cpu())
-        self.model.train()
-        return {f"val_{k}": v / max(n, 1) for k, v in sums.items()}, first
+        return validate(
+            self.model,
+            self.data.val_set,
+            loss_fn=self.loss_fn,
+            flow=self.reference_flow,
+            task=t.task,
+            context=c.context,
+            batch_size=t.batch_size,
+            max_batches=t.val_batches,
+            device=self.device,
+            autocast=self.autocast,
+        )
 
     # -- the loop ---------------------------------------------------------------------------
     def run(self, on_step: Callable[[int, dict[str, float]], None] | None = None) -> TrainSummary:
         t = self.cfg.train
         if self.dist.is_main:
             self.run_dir.mkdir(parents=True, exist_ok=True)
-            resolved = self.cfg.override("loss", flow=self.flow) if self.flow else self.cfg
-            save_config(resolved, self.run_dir / "config.toml")
+            save_config(self._resolved_config(), self.run_dir / "config.toml")
             self.log.truncate_after(self.step)
         self.model.train()
         t0 = time.perf_counter()
@@ -315,6 +239,10 @@ class Trainer:
         pending: list[tuple[int, Tensor, dict[str, Tensor]]] = []
         last_loss, val, loader = math.nan, {}, None
         with _StopOnSigint() as sigint:
+            if self.step == 0:
+                # The untrained model is a baseline (copy-last; linear for the flow head): score
+                # it, so best.pt is never worse on validation than where training started.
+                self._validate_and_sample(at_end=False, sample=False)
             while self.step < self.total_steps and not sigint.requested:
                 if loader is None:
                     loader = self._epoch_loader()
@@ -336,7 +264,9 @@ class Trainer:
                     if on_step:
                         on_step(self.step, {"loss": last_loss})
                 if val_due:
-                    val = self._validate_and_sample(at_end)
+                    val = self._validate_and_sample(
+                        at_end, sample=self._due(t.sample_every, at_end)
+                    )
                 if ckpt_due:
                     self.save()
             if sigint.requested:  # Ctrl-C: keep what was learnt, exit cleanly
@@ -357,14 +287,14 @@ class Trainer:
     def _epoch_loader(self):
         """An iterator over this epoch's remaining batches (resumes mid-epoch exactly)."""
         t = self.cfg.train
-        epoch, in_epoch = divmod(self.step, self.steps_per_epoch)
-        self.sampler.set_position(epoch, in_epoch * t.batch_size)
-        self.train_set.set_epoch(epoch)  # before workers copy the dataset
+        epoch, in_epoch = divmod(self.step, self.plan.steps_per_epoch)
+        self.plan.sampler.set_position(epoch, in_epoch * t.batch_size)
+        self.data.train_set.set_epoch(epoch)  # before workers copy the dataset
         return iter(
             DataLoader(
-                self.train_set,
+                self.data.train_set,
                 batch_size=t.batch_size,
-                sampler=self.sampler,
+                sampler=self.plan.sampler,
                 num_workers=t.workers,
                 drop_last=True,
                 pin_memory=self.device.type == "cuda",
@@ -398,17 +328,22 @@ class Trainer:
         self.log.write(row)
         return row["loss"]
 
-    def _validate_and_sample(self, at_end: bool) -> dict[str, float]:
-        t = self.cfg.train
+    def _resolved_config(self) -> RunConfig:
+        """The config as run: `auto` flow and validation split replaced by what they became."""
+        how = self.data.val_split
+        cfg = self.cfg.override("data", val_split=how) if how in ("files", "time") else self.cfg
+        return cfg.override("loss", flow=self.flow) if self.flow else cfg
+
+    def _validate_and_sample(self, at_end: bool, *, sample: bool) -> dict[str, float]:
+        """Validate (rank 0), log, keep the best checkpoint by validation PSNR, write a sample."""
         val: dict[str, float] = {}
         if self.dist.is_main:
             val, first = self.validate()
             self.log.write({"step": self.step, **val})
-            is_best = val["val_loss"] < self.best_val
-            if is_best:
-                self.best_val = val["val_loss"]
+            if val["val_psnr"] > self.best_psnr:
+                self.best_psnr = val["val_psnr"]
                 self.save(best=True)
-            if first is not None and self._due(t.sample_every, at_end):
+            if first is not None and sample:
                 inputs, target, pred = first
                 write_image(
                     self.run_dir / "samples" / f"step_{self.step:07d}.png",

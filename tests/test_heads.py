@@ -1,0 +1,109 @@
+"""vidpred.models.heads and the flow head of UNetPredictor: untrained it is exactly the linear /
+flow-mid baseline; it learns motion; checkpoints of both heads load; old ones load as pixels."""
+
+import pytest
+import torch
+from conftest import textured
+
+from vidpred.flow import DISFlow, extrapolate_linear, flow_midpoint, warp
+from vidpred.models import ModelConfig, build_model, model_config_for, rollout
+from vidpred.models.heads import FLOW_UNIT, compose_prediction
+
+TINY = dict(base_width=8, channel_mults=(1, 2, 2, 2))
+
+
+def moving_texture(T: int, H: int = 32, W: int = 32, *, dx: float, dy: float, seed: int = 3):
+    """`(1, T, 3, H, W)`: a texture translating by (dx, dy) per frame."""
+    return torch.cat([textured(H, W, dx=dx * t, dy=dy * t, seed=seed) for t in range(T)])[None]
+
+
+def test_untrained_flow_predictor_is_the_linear_baseline_at_every_step():
+    frames = torch.cat(
+        [moving_texture(3, 64, 64, dx=1.7, dy=-0.6), moving_texture(3, 64, 64, dx=-2, dy=1)]
+    )
+    model = build_model(model_config_for("unet-s", context=3, head="flow", flow="dis")).eval()
+    with torch.no_grad():
+        out = rollout(model, frames, 3)
+    torch.testing.assert_close(
+        out, extrapolate_linear(frames, 3, flow=DISFlow()), atol=1e-6, rtol=0
+    )
+
+
+@pytest.mark.parametrize("t", [0.5, 0.25])
+def test_untrained_flow_interpolator_is_the_flow_midpoint(t):
+    frames = moving_texture(3, 64, 64, dx=2.5, dy=1.0)[:, [0, 2]]
+    cfg = model_config_for("unet-s", task="interpolate", head="flow", flow="dis")
+    model = build_model(cfg).eval()
+    with torch.no_grad():
+        out = model(frames, time=t)
+    expected = flow_midpoint(frames[:, 0], frames[:, 1], t, flow=DISFlow())
+    torch.testing.assert_close(out, expected, atol=1e-6, rtol=0)
+
+
+def test_flow_head_learns_a_constant_motion_and_keeps_its_correction_small():
+    torch.manual_seed(0)
+    model = build_model(model_config_for("unet-s", context=2, head="flow", flow="dis", **TINY))
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    # A textured square moving at constant velocity over a static textured background.
+    background = textured(32, 32, seed=7)
+    windows = []
+    for seed, (dx, dy) in enumerate([(2, 1), (-1, 2), (1.5, -1.5), (-2, -1)]):
+        fg = moving_texture(3, dx=dx, dy=dy, seed=seed)[0]  # (3, 3, H, W)
+        mask = torch.zeros(3, 1, 32, 32)
+        for t in range(3):
+            y, x = 10 + round(dy * t), 10 + round(dx * t)
+            mask[t, :, y : y + 10, x : x + 10] = 1
+        windows.append(mask * fg + (1 - mask) * background)
+    data = torch.stack(windows)  # (4, 3, 3, H, W)
+    context, target = data[:, :2], data[:, 2]
+    copy_err = (context[:, -1] - target).abs().mean()
+    for _ in range(100):
+        loss = (model(context) - target).abs().mean()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    captured = {}
+    handle = model.head.register_forward_hook(lambda m, i, o: captured.setdefault("out", o))
+    with torch.no_grad():
+        pred = model(context)
+    handle.remove()
+    assert (pred - target).abs().mean() < 0.5 * copy_err
+    # What does the work is the measured motion: the learned correction stays small.
+    correction = captured["out"][:, :2] * FLOW_UNIT  # (B, 2, H, W) pixels
+    assert correction.abs().mean() < 0.5  # well under the ~2 px a frame it rides on
+
+
+def test_compose_prediction_with_zero_output_is_the_warp():
+    last, motion = torch.rand(2, 3, 8, 8), torch.randn(2, 2, 8, 8)
+    out = compose_prediction(torch.zeros(2, 6, 8, 8), last, motion)
+    torch.testing.assert_close(out, warp(last, motion), atol=0, rtol=0)
+
+
+@pytest.mark.parametrize("task", ["predict", "interpolate"])
+def test_flow_head_checkpoints_load_with_weights_only(tmp_path, task):
+    cfg = model_config_for("unet-s", task=task, context=2, head="flow", flow="dis", **TINY)
+    model = build_model(cfg)
+    torch.save({"config": cfg.to_dict(), "model": model.state_dict()}, tmp_path / "m.pt")
+    payload = torch.load(tmp_path / "m.pt", weights_only=True)
+    again = build_model(ModelConfig.from_dict(payload["config"]))
+    again.load_state_dict(payload["model"])
+    assert again.config.head == "flow"
+    assert not any("raft" in k or "flow" in k for k in payload["model"])  # estimator not saved
+
+
+def test_an_old_config_without_a_head_loads_as_pixels():
+    old = model_config_for("unet-s", **TINY).to_dict()
+    del old["head"], old["flow"]
+    assert ModelConfig.from_dict(old).head == "pixels"
+
+
+def test_flow_head_validates_its_config():
+    with pytest.raises(ValueError, match="head must be one of"):
+        model_config_for("unet-s", head="voxels")
+    with pytest.raises(ValueError, match="resolved"):
+        model_config_for("unet-s", head="flow", flow="auto")
+    with pytest.raises(ValueError, match="residual"):
+        model_config_for("unet-s", head="flow", residual=False)
+    pixel = build_model(model_config_for("unet-s", **TINY))
+    with pytest.raises(ValueError, match="flow head"):
+        pixel(torch.rand(1, 2, 3, 16, 16), time=2)
