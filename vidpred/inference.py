@@ -29,6 +29,13 @@ PIXELS_PER_BATCH = 16 * 256 * 256
 
 @dataclass(frozen=True)
 class LoadedModel:
+    """A trained model, frozen and in eval mode, with what it needs to be used.
+
+    >>> lm = load_model("runs/a/model.pt")
+    >>> lm.predict(context, frames=3)   # (B, K, 3, H, W) in [0, 1] -> (B, 3, 3, H, W)
+    >>> lm.interpolate(a, b, t=0.5)     # (B, 3, H, W) each -> (B, 3, H, W)
+    """
+
     model: UNetPredictor
     config: ModelConfig
     size: tuple[int, int]  # (H, W) it was trained at
@@ -40,8 +47,25 @@ class LoadedModel:
     def device(self) -> torch.device:
         return next(self.model.parameters()).device
 
+    def predict(self, context: Tensor, frames: int = 1) -> Tensor:
+        """The `frames` frames after `context` `(B, T>=K, C, H, W)` in [0, 1], any H, W:
+        `(B, frames, C, H, W)` on the model's device."""
+        self._require("predict")
+        return predict_future(self, context, frames)
 
-def load_model(path: Path, *, device: torch.device, task: str | None = None) -> LoadedModel:
+    def interpolate(self, a: Tensor, b: Tensor, t: float = 0.5) -> Tensor:
+        """The frame at time `t` between `a` and `b` `(B, C, H, W)` in [0, 1], any H, W."""
+        self._require("interpolate")
+        return interpolate_at(self, a, b, t)
+
+    def _require(self, task: str) -> None:
+        if self.config.task != task:
+            raise ValueError(f"{self.path}: a {self.config.task} model cannot {task}")
+
+
+def load_model(
+    path: Path | str, *, device: torch.device | str = "cpu", task: str | None = None
+) -> LoadedModel:
     """A model from `run/model.pt` (or a training checkpoint), frozen, in eval mode, on `device`.
     `task` ("predict" or "interpolate") refuses a model trained for the other one."""
     try:
@@ -65,7 +89,7 @@ def load_model(path: Path, *, device: torch.device, task: str | None = None) -> 
             f"{path}: is a {cfg.task} model; `vidpred {'predict' if task == 'predict' else task}` "
             f"needs one trained with --task {task}"
         )
-    model.eval().requires_grad_(False).to(device)
+    model.eval().requires_grad_(False).to(torch.device(device))
     return LoadedModel(model, cfg, size, stride, Path(path), int(payload.get("step", 0)))
 
 
@@ -101,19 +125,23 @@ def predict_future(lm: LoadedModel, context: Tensor, frames: int) -> Tensor:
     return padder.unpad(preds)
 
 
-# -- interpolation by recursive midpoints --------------------------------------------------------
+# -- interpolation -----------------------------------------------------------------------------
+# A flow-head interpolator takes the time t as an input and answers any t directly. A pixel head
+# knows only midpoints, so it reaches t = k / 2**n by recursive midpoints and nothing else.
 
 
 def dyadic_depth(times: Sequence[float]) -> int:
     """Levels of midpoint recursion needed to reach every time in (0, 1); each must be k / 2**d
-    (the model only knows midpoints)."""
+    (a pixel-head model only knows midpoints)."""
     depth = 0
     for t in times:
         f = Fraction(t).limit_denominator(1 << 10)
         if not 0 < f < 1 or abs(float(f) - t) > 1e-9 or f.denominator & (f.denominator - 1):
             raise InputError(
-                f"--times {t}: must lie strictly between 0 and 1 and be k/2^n "
-                "(0.5, 0.25, 0.125, ...), since the model predicts midpoints"
+                f"t = {float(t):.6g}: a pixel-head interpolator reaches only times strictly "
+                "between 0 and 1 of the form k/2^n (0.5, 0.25, 0.125, ...), since it predicts "
+                "midpoints; a flow-head one (vidpred train --task interpolate --head flow) takes "
+                "any t"
             )
         depth = max(depth, f.denominator.bit_length() - 1)
     return depth
@@ -138,41 +166,92 @@ def interpolate_midpoints(lm: LoadedModel, a: Tensor, b: Tensor, depth: int) -> 
 
 
 @torch.no_grad()
-def interpolate_at(lm: LoadedModel, a: Tensor, b: Tensor, t: float = 0.5) -> Tensor:
-    """The frame at time `t` in (0, 1) between `a` and `b`, each `(B, C, H, W)` (any size):
-    `(B, C, H, W)`. Today's models predict midpoints, so `t` must be k / 2**n."""
-    depth = dyadic_depth([t])
+def interpolate_times(lm: LoadedModel, a: Tensor, b: Tensor, times: Sequence[float]) -> Tensor:
+    """For each pair `a[i]`, `b[i]` (`(B, C, H, W)`, any size) the frame at its own time
+    `times[i]` in (0, 1): `(B, C, H, W)`."""
+    if len(times) != a.shape[0]:
+        raise ValueError(f"{len(times)} times for {a.shape[0]} pairs")
+    if lm.config.head == "flow":
+        padder = InputPadder(a.shape, stride=lm.config.stride)
+        pairs = torch.stack([padder.pad(a), padder.pad(b)], dim=1).to(lm.device)
+        t = torch.tensor([float(x) for x in times], device=lm.device)
+        return padder.unpad(lm.model(pairs, time=t))
+    depth = dyadic_depth(times)
     mids = interpolate_midpoints(lm, a, b, depth)  # (B, 2**depth - 1, C, H, W)
-    return mids[:, round(t * 2**depth) - 1]
+    index = torch.tensor([round(float(t) * 2**depth) - 1 for t in times], device=mids.device)
+    return mids[torch.arange(len(times), device=mids.device), index]
+
+
+def interpolate_at(lm: LoadedModel, a: Tensor, b: Tensor, t: float = 0.5) -> Tensor:
+    """The frame at time `t` in (0, 1) between `a` and `b`, each `(B, C, H, W)` (any size)."""
+    return interpolate_times(lm, a, b, [t] * a.shape[0])
+
+
+def retime_stream(
+    lm: LoadedModel, frames: Iterable[np.ndarray], *, step: Fraction
+) -> Iterator[np.ndarray]:
+    """A stream of uint8 frames resampled in time: the frames at source positions 0, step,
+    2 step, ... (in source frames) up to the last source frame. `step` = fps_in / fps_out, so
+    1/4 gives 4x the frames and 25/60 converts 25 fps to 60 over the same duration. Positions on
+    a source frame are that frame, untouched; the others are interpolated, batched across pairs.
+    Holds one batch of frames."""
+    step = Fraction(step)
+    if step <= 0:
+        raise ValueError(f"step must be positive, got {step}")
+    it = iter(frames)
+    prev = next(it, None)
+    if prev is None:
+        return
+    H, W, _ = prev.shape
+    budget = max(1, PIXELS_PER_BATCH // (H * W))  # interpolated frames per forward
+    pending: list[tuple[np.ndarray, np.ndarray, list[Fraction]]] = []
+    n_jobs, i, j = 0, 0, 0  # interpolations pending, index of `prev`, next output index
+    for frame in it:
+        times = []
+        while j * step < i + 1:
+            times.append(j * step - i)
+            j += 1
+        pending.append((prev, frame, times))
+        n_jobs += sum(1 for t in times if t)
+        if n_jobs >= budget:
+            yield from _interpolate_pending(lm, pending)
+            pending, n_jobs = [], 0
+        prev, i = frame, i + 1
+    yield from _interpolate_pending(lm, pending)
+    if j * step == i:  # the last source frame lies on the output grid
+        yield prev
+
+
+def _interpolate_pending(
+    lm: LoadedModel, pending: list[tuple[np.ndarray, np.ndarray, list[Fraction]]]
+) -> Iterator[np.ndarray]:
+    jobs = [(k, t) for k, (_, _, times) in enumerate(pending) for t in times if t]
+    made: dict[tuple[int, Fraction], np.ndarray] = {}
+    if jobs:
+        a = to_tensor([pending[k][0] for k, _ in jobs])  # (N, 3, H, W)
+        b = to_tensor([pending[k][1] for k, _ in jobs])
+        if lm.config.head == "flow":
+            out = interpolate_times(lm, a, b, [t for _, t in jobs])  # (N, 3, H, W)
+        else:  # every pair's midpoints once, at the depth the finest time needs
+            pairs = sorted({k for k, _ in jobs})
+            depth = dyadic_depth([t for _, t in jobs])
+            mids = interpolate_midpoints(
+                lm,
+                to_tensor([pending[k][0] for k in pairs]),
+                to_tensor([pending[k][1] for k in pairs]),
+                depth,
+            )  # (P, 2**depth - 1, 3, H, W)
+            row = {k: r for r, k in enumerate(pairs)}
+            out = torch.stack([mids[row[k], int(t * 2**depth) - 1] for k, t in jobs])
+        made = dict(zip(jobs, to_uint8(out), strict=True))
+    for k, (a_frame, _, times) in enumerate(pending):
+        for t in times:
+            yield made[(k, t)] if t else a_frame
 
 
 def interpolate_stream(
     lm: LoadedModel, frames: Iterable[np.ndarray], *, factor: int
 ) -> Iterator[np.ndarray]:
     """A stream of uint8 frames -> `factor` times as many (minus the tail): every source frame,
-    each followed by `factor - 1` interpolated ones up to the next. Holds one batch of frames."""
-    depth = dyadic_depth([1 / factor])
-    it = iter(frames)
-    try:
-        prev = next(it)
-    except StopIteration:
-        return
-    H, W, _ = prev.shape
-    pairs_per_batch = max(1, PIXELS_PER_BATCH // (H * W * factor))
-    chunk = [prev]
-    for frame in it:
-        chunk.append(frame)
-        if len(chunk) == pairs_per_batch + 1:
-            yield from _interpolate_chunk(lm, chunk, depth)
-            chunk = chunk[-1:]
-    if len(chunk) > 1:
-        yield from _interpolate_chunk(lm, chunk, depth)
-    yield chunk[-1]
-
-
-def _interpolate_chunk(lm: LoadedModel, chunk: list[np.ndarray], depth: int) -> Iterator:
-    x = to_tensor(chunk)  # (N, 3, H, W)
-    mids = interpolate_midpoints(lm, x[:-1], x[1:], depth)  # (N-1, M, 3, H, W)
-    for i in range(len(chunk) - 1):
-        yield chunk[i]
-        yield from to_uint8(mids[i])
+    each followed by `factor - 1` interpolated ones up to the next."""
+    return retime_stream(lm, frames, step=Fraction(1, factor))
