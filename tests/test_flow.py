@@ -6,6 +6,7 @@ import torch
 import typer
 from conftest import make_video, textured
 from PIL import Image
+from torch import nn
 from torchvision.models.optical_flow import raft_small
 from typer.testing import CliRunner
 
@@ -13,7 +14,9 @@ from vidpred import weights
 from vidpred.cli import _VidpredGroup
 from vidpred.cli import flow as flow_cmd
 from vidpred.errors import InputError, WeightsMissingError
+from vidpred.flow import backends
 from vidpred.flow.backends import DISFlow, RAFTFlow, build_flow, estimate_flow, resolve_flow_backend
+from vidpred.flow.warping import warp
 
 
 def _interior(flow, margin=12):
@@ -81,6 +84,59 @@ def test_raft_with_random_weights_runs_frozen_with_the_right_shapes():
     assert flow.shape == (1, 2, 36, 50) and torch.isfinite(flow).all()
     assert not flow.requires_grad
     assert raft.name == "raft-small" and raft.num_flow_updates == 5
+
+
+class _StubRAFT(nn.Module):
+    """Stands in for torchvision's RAFT: records what it is given, returns a known flow (from
+    image1 to image2, torchvision's convention) at every refinement step."""
+
+    def __init__(self, flow_xy: tuple[float, float]) -> None:
+        super().__init__()
+        self.anchor = nn.Parameter(torch.zeros(()))  # RAFTFlow reads device and dtype off it
+        self.flow_xy = flow_xy
+        self.calls = []
+
+    def forward(self, image1, image2, num_flow_updates):
+        self.calls.append((image1, image2, num_flow_updates))
+        B, _, H, W = image1.shape
+        flow = torch.tensor(self.flow_xy).view(1, 2, 1, 1).expand(B, 2, H, W)  # (B, 2, H, W)
+        return [torch.zeros_like(flow), flow]  # every iteration's flow; the last one counts
+
+
+def _stub_raft(monkeypatch, flow_xy):
+    stub = _StubRAFT(flow_xy)
+    monkeypatch.setattr(backends, "raft_large", lambda weights: stub)
+    return stub, RAFTFlow(variant="large", pretrained=False)
+
+
+def test_raft_gets_images_in_minus_one_to_one_and_its_flow_runs_reference_to_other(monkeypatch):
+    stub, raft = _stub_raft(monkeypatch, (3.0, -1.0))
+    ref, other = textured(128, 128), textured(128, 128, 3.0, -1.0)  # other = ref moved (3, -1)
+    flow = raft.estimate_flow(ref, other)
+    ((image1, image2, updates),) = stub.calls
+    torch.testing.assert_close(image1, ref * 2 - 1)  # the reference first, scaled to [-1, 1]
+    torch.testing.assert_close(image2, other * 2 - 1)
+    assert updates == 5  # the authors' num_iters
+    torch.testing.assert_close(flow, torch.tensor([3.0, -1.0]).view(1, 2, 1, 1).expand_as(flow))
+    # The convention the losses rely on: warping `other` by the flow lands it on `reference`.
+    aligned = warp(other, flow)[..., 8:-8, 8:-8]
+    torch.testing.assert_close(aligned, ref[..., 8:-8, 8:-8], atol=1e-5, rtol=0)
+    grey = raft.estimate_flow(ref.mean(1, keepdim=True), other.mean(1, keepdim=True))
+    assert stub.calls[-1][0].shape == (1, 3, 128, 128) and grey.shape == (1, 2, 128, 128)
+
+
+def test_raft_flow_comes_back_in_the_callers_pixels_and_size(monkeypatch):
+    stub, raft = _stub_raft(monkeypatch, (6.0, -2.0))
+    # 64x64 is under RAFT's 128 px minimum: the network sees 128x128, so its 6 px are 3 here.
+    flow = raft.estimate_flow(torch.rand(2, 3, 64, 64), torch.rand(2, 3, 64, 64))
+    assert stub.calls[-1][0].shape == (2, 3, 128, 128)
+    torch.testing.assert_close(
+        flow, torch.tensor([3.0, -1.0]).view(1, 2, 1, 1).expand(2, 2, 64, 64)
+    )
+    # 130x133 is padded to multiples of 8 for the network and cropped back after.
+    flow = raft.estimate_flow(torch.rand(1, 3, 130, 133), torch.rand(1, 3, 130, 133))
+    assert stub.calls[-1][0].shape == (1, 3, 136, 136) and flow.shape == (1, 2, 130, 133)
+    torch.testing.assert_close(flow, torch.tensor([6.0, -2.0]).view(1, 2, 1, 1).expand_as(flow))
 
 
 def test_explicit_raft_without_weights_names_the_fix(hub_dir):

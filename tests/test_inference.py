@@ -4,12 +4,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from conftest import make_frame_folder, make_frames, make_video, train_tiny_model
 from PIL import Image
 from typer.testing import CliRunner
 
 from vidpred.cli import app
-from vidpred.inference import dyadic_depth
+from vidpred.inference import dyadic_depth, load_model
 from vidpred.io.sources import open_source
 
 runner = CliRunner()
@@ -32,6 +33,25 @@ def invoke(*args):
 @pytest.fixture
 def video(tmp_path) -> Path:
     return make_video(tmp_path / "in.mp4", make_frames(9, 32, 48, seed=3), fps=12)
+
+
+def _as_tensor(frames) -> torch.Tensor:
+    """uint8 (T, H, W, 3) -> float (T, 3, H, W) in [0, 1], written out here so the check does
+    not lean on the conversions the commands use."""
+    return torch.from_numpy(np.stack(frames)).permute(0, 3, 1, 2).float() / 255
+
+
+def _read_pngs(paths) -> torch.Tensor:
+    return _as_tensor([np.asarray(Image.open(p).convert("RGB")) for p in paths])
+
+
+def _assert_written_frames_are(written, expected, *, not_simply) -> None:
+    """What a command wrote is the model's own output, rounded to uint8: within 1/255. The
+    model's output must differ from `not_simply` (a copy of the input) by more than that, or
+    the check could not tell a model from a command that skipped it."""
+    assert (expected - not_simply).abs().max() > 2 / 255
+    assert written.shape == expected.shape
+    assert (written - expected).abs().max() <= 1 / 255 + 1e-6
 
 
 def test_predict_folder_of_pngs(models, video, tmp_path):
@@ -75,6 +95,25 @@ def test_predict_every_and_grid(models, video, tmp_path):
     g = np.asarray(Image.open(grid))
     # 3 rows; columns: 2 context + 2 truth (when known) + 2 predictions + 1 error map
     assert g.shape[0] == 3 * 18 + 2
+
+
+def test_predicted_frames_are_the_models_rollout(models, tmp_path):
+    frames = make_frames(5, 16, 16, seed=4)  # the model's own size: no resizing, no padding
+    folder = make_frame_folder(tmp_path / "ctx", frames)
+    out = tmp_path / "pred"
+    result = invoke("predict", models["predict"], folder, "--frames", 3, "--out", out)
+    assert result.exit_code == 0, result.output
+    lm = load_model(models["predict"], device=torch.device("cpu"))
+    window = _as_tensor(frames[-lm.config.context :])[None]  # (1, K, 3, H, W)
+    expected = []
+    with torch.no_grad():
+        for _ in range(3):  # each prediction is fed back as the newest context frame
+            following = lm.model(window)  # (1, 3, H, W)
+            expected.append(following[0])
+            window = torch.cat([window[:, 1:], following[:, None]], dim=1)
+    last = _as_tensor(frames[-1:]).expand(3, -1, -1, -1)
+    written = _read_pngs(sorted(out.iterdir()))
+    _assert_written_frames_are(written, torch.stack(expected), not_simply=last)
 
 
 def test_predict_from_image_files_uses_the_last_k(models, tmp_path):
@@ -155,6 +194,30 @@ def test_interpolate_two_images(models, tmp_path):
     )
     assert result.exit_code == 0, result.output
     assert len(list((tmp_path / "t").iterdir())) == 3
+
+
+def test_interpolated_frames_are_the_models_midpoints(models, tmp_path):
+    frames = make_frames(2, 16, 16, seed=5)
+    a, b = sorted(make_frame_folder(tmp_path / "ab", frames).iterdir())
+    out = tmp_path / "t"
+    result = invoke("interpolate", models["interpolate"], a, b, "--times", "0.25,0.5,0.75",
+                    "--out", out)  # fmt: skip
+    assert result.exit_code == 0, result.output
+    lm = load_model(models["interpolate"], device=torch.device("cpu"))
+    first, last = _as_tensor(frames)[:, None]  # each (1, 3, H, W)
+    with torch.no_grad():
+
+        def middle(x, y):
+            return lm.model(torch.stack([x, y], dim=1))  # (1, 2, 3, H, W) -> (1, 3, H, W)
+
+        half = middle(first, last)
+        expected = torch.cat([middle(first, half), half, middle(half, last)])  # t = 1/4, 1/2, 3/4
+    blend = torch.cat([0.75 * first + 0.25 * last, (first + last) / 2, 0.25 * first + 0.75 * last])
+    written = _read_pngs(sorted(out.iterdir()))
+    _assert_written_frames_are(written, expected, not_simply=blend)
+    single = tmp_path / "m.png"
+    assert invoke("interpolate", models["interpolate"], a, b, "--out", single).exit_code == 0
+    _assert_written_frames_are(_read_pngs([single]), half, not_simply=blend[1:2])
 
 
 def test_interpolate_bad_inputs(models, video, tmp_path):

@@ -8,18 +8,23 @@ from torchvision.models.vgg import cfgs, make_layers
 from vidpred import weights
 from vidpred.errors import SpecError, WeightsMissingError
 from vidpred.flow.backends import DISFlow, RAFTFlow
+from vidpred.flow.warping import warp
 from vidpred.losses import (
     BASE_TERMS,
     CorrWiseLoss,
     LossSpec,
     LossTerm,
     LPIPSLoss,
+    MapLoss,
+    Objective,
     PixelWiseLoss,
     VGGFeatureLoss,
+    WeightedSum,
     build_base,
     build_loss,
     corrwise_loss,
     l1_map,
+    mse_map,
     parse_loss_spec,
     pixelwise_loss,
 )
@@ -206,8 +211,6 @@ def test_warps_prediction_onto_target_with_the_flow_from_target():
     ((reference, other),) = calls
     torch.testing.assert_close(reference, torch.cat((target, pred)))
     torch.testing.assert_close(other, torch.cat((pred, target)))
-    from vidpred.flow.warping import warp
-
     shift = torch.full((1, 2, 16, 16), 1.0)  # 2 px scaled by 1 - eps
     expected = l1_map(warp(pred, shift), target).mean() + l1_map(warp(target, shift), pred).mean()
     torch.testing.assert_close(loss, expected)
@@ -221,10 +224,31 @@ def test_time_is_folded_into_the_batch():
 
 
 def test_gradient_reaches_the_prediction_but_not_the_flow():
-    target = textured(48, 48)
-    pred = textured(48, 48, 1.0, 0.0).requires_grad_(True)
-    loss, _ = build_loss("corr-l1", flow="dis")(pred, target)
-    loss.backward()
+    target, start = textured(48, 48), textured(48, 48, 1.0, 0.0)
+    inputs_had_grad = []
+
+    def flow(reference, other):  # differentiable in both images, so a leak would show
+        inputs_had_grad.append(reference.requires_grad or other.requires_grad)
+        shift = 20 * (other - reference).mean((1, 2, 3))  # (N,)
+        return shift.view(-1, 1, 1, 1).expand(-1, 2, 48, 48)  # (N, 2, H, W)
+
+    def gradient(flow, detach_flow=True):
+        pred = start.clone().requires_grad_(True)
+        loss, _ = corrwise_loss(pred, target, base=l1_map, flow=flow, detach_flow=detach_flow)
+        loss.backward()
+        return pred.grad
+
+    detached = gradient(flow)
+    assert inputs_had_grad == [False]
+    assert torch.isfinite(detached).all() and detached.abs().sum() > 0
+    # The same as warping with the flow frozen to a constant ...
+    constant = flow(torch.cat((target, start)), torch.cat((start, target)))
+    torch.testing.assert_close(detached, gradient(lambda r, o: constant))
+    # ... and not what the flow's own gradient adds when it is not detached.
+    assert not torch.allclose(gradient(flow, detach_flow=False), detached)
+    # The real thing: DIS through the default module.
+    pred = start.clone().requires_grad_(True)
+    CorrWiseLoss()(pred, target).backward()
     assert torch.isfinite(pred.grad).all() and pred.grad.abs().sum() > 0
 
 
@@ -271,11 +295,122 @@ def test_module_equals_function():
     function = corrwise_loss(
         pred, target, base=base, flow=dis, eps=0.2, directions="target-onto-prediction"
     )
-    for got, want in zip(module(pred, target), function, strict=True):
-        torch.testing.assert_close(got, want)
-    torch.testing.assert_close(
-        PixelWiseLoss(base=base)(pred, target)[0], pixelwise_loss(pred, target, base=base)[0]
-    )
+    torch.testing.assert_close(module(pred, target), function[0])
+    loss, logs = module.loss_and_logs(pred, target)
+    torch.testing.assert_close(loss, function[0])
+    assert logs.keys() == function[1].keys()
+    for name, value in logs.items():
+        torch.testing.assert_close(value, function[1][name])
+    pixel = PixelWiseLoss(base=base)
+    torch.testing.assert_close(pixel(pred, target), pixelwise_loss(pred, target, base=base)[0])
+
+
+# -- the Python API: drop-in modules ---------------------------------------------------------
+
+
+def test_corrwise_loss_defaults_are_the_authors_with_dis_flow():
+    crit = CorrWiseLoss()
+    assert (crit.eps, crit.directions, crit.detach_flow) == (0.1, "both", True)
+    assert (crit.padding_mode, crit.occlusion_mask, crit.flow_mag_weight) == ("reflection", 0, 0)
+    assert crit.flow_backend == "dis" and isinstance(crit.flow, DISFlow)
+    target, pred = textured(32, 32), textured(32, 32, 1.5, 0.5)
+    loss = crit(pred, target)
+    assert isinstance(loss, torch.Tensor) and loss.shape == ()
+    explicit = corrwise_loss(pred, target, base=l1_map, flow=DISFlow())[0]
+    torch.testing.assert_close(loss, explicit)
+
+
+def test_base_is_a_spec_a_module_or_a_function():
+    target, pred = textured(32, 32), textured(32, 32, 1.5, 0.5)
+    flow = DISFlow()
+    by_spec = CorrWiseLoss(base="l1+0.5*mse", flow=flow)(pred, target)
+    weighted = WeightedSum(terms=[("l1", 1.0, MapLoss(l1_map)), ("mse", 0.5, MapLoss(mse_map))])
+    by_module = CorrWiseLoss(base=weighted, flow=flow)(pred, target)
+    torch.testing.assert_close(by_spec, by_module)
+    by_function = CorrWiseLoss(base=l1_map, flow=flow)(pred, target)
+    # A base that reduces by itself works too (without the occlusion mask).
+    by_reducing_module = CorrWiseLoss(base=torch.nn.L1Loss(), flow=flow)(pred, target)
+    torch.testing.assert_close(by_reducing_module, by_function)
+    with pytest.raises(ValueError, match="per-pixel map"):
+        CorrWiseLoss(base=torch.nn.L1Loss(), flow=flow, occlusion_mask=True)(pred, target)
+    torch.testing.assert_close(PixelWiseLoss(base="mse")(pred, target), F.mse_loss(pred, target))
+    torch.testing.assert_close(PixelWiseLoss()(pred, target), F.l1_loss(pred, target))
+    with pytest.raises(SpecError, match="must be pixel-wise.*base='l1'"):
+        CorrWiseLoss(base="corr-l1")
+    with pytest.raises(TypeError, match="base must be"):
+        CorrWiseLoss(base=3)
+
+
+def test_flow_is_a_backend_name_an_estimator_or_a_function(hub_dir):
+    assert CorrWiseLoss(flow="auto").flow_backend == "dis"  # no RAFT weights here
+    raft = RAFTFlow(pretrained=False, num_flow_updates=1)
+    assert CorrWiseLoss(flow=raft).flow_backend == "raft-small"
+
+    def still(reference, other):
+        return reference.new_zeros(reference.shape[0], 2, *reference.shape[-2:])
+
+    crit = CorrWiseLoss(flow=still)
+    assert crit.flow_backend == "still"
+    pred, target = torch.rand(2, 3, 8, 8), torch.rand(2, 3, 8, 8)
+    torch.testing.assert_close(crit(pred, target), 2 * F.l1_loss(pred, target))  # zero flow
+    with pytest.raises(WeightsMissingError, match="vidpred weights fetch raft-large"):
+        CorrWiseLoss(flow="raft-large")
+    with pytest.raises(TypeError, match="flow must be"):
+        CorrWiseLoss(flow=0.5)
+    with pytest.raises(ValueError, match="eps"):
+        CorrWiseLoss(eps=1.5)
+
+
+def test_authors_l1_plus_vgg_is_corr_l1_plus_half_vgg_in_our_units():
+    """dangeng/CorrWiseLosses: images in [-1, 1]; `PixelwiseLosses` averages VGGLoss and
+    nn.L1Loss; `CorrWise` warps with `normalize_flow` + `grid_sample` and sums the directions.
+    Computed here from scratch in their units, it equals vidpred's `corr-l1+0.5*vgg` on the
+    same images in [0, 1]."""
+    torch.manual_seed(0)
+    H, W = 32, 48  # multiples of 16: the VGG map's mean is pix2pixHD's loss exactly
+    vgg = VGGFeatureLoss(pretrained=False)
+    target, pred = textured(H, W), textured(H, W, 1.5, -0.5, seed=2)
+    y, x = torch.meshgrid(torch.arange(H), torch.arange(W), indexing="ij")
+    field = torch.stack([1.5 + 0.5 * torch.sin(y / 5.0), -0.5 + 0.4 * torch.cos(x / 7.0)])
+
+    def flow(reference, other):
+        return field.expand(reference.shape[0], -1, -1, -1)  # (N, 2, H, W)
+
+    def their_warp(im, flow):  # flow_utils.normalize_flow + warp
+        base = torch.stack((x, y)).float()  # (2, H, W)
+        size = torch.tensor([W, H]).float()
+        grid = -1 + 2.0 * (flow + base) / (size - 1)[:, None, None]  # (N, 2, H, W)
+        grid = grid.permute(0, 2, 3, 1)  # (N, H, W, 2)
+        return F.grid_sample(im, grid, padding_mode="reflection", align_corners=True)
+
+    def their_base(a, b):  # (VGGLoss + L1Loss) / 2 on [-1, 1] images
+        perceptual, ha, hb = 0.0, a, b
+        for block, weight in zip(vgg.slices, vgg.LAYER_WEIGHTS, strict=True):
+            ha, hb = block(ha), block(hb)
+            perceptual = perceptual + weight * F.l1_loss(ha, hb)
+        return (perceptual + F.l1_loss(a, b)) / 2
+
+    p, t = pred * 2 - 1, target * 2 - 1
+    flow_t, flow_p = flow(t, p) * 0.9, flow(p, t) * 0.9  # epsilon 0.1
+    theirs = their_base(their_warp(p, flow_t), t) + their_base(their_warp(t, flow_p), p)
+
+    def ours(spec):
+        weights = {t.name: t.weight for t in parse_loss_spec(spec).terms}
+        base = WeightedSum(terms=[("l1", weights["l1"], MapLoss(l1_map)), ("vgg", 0.5, vgg)])
+        return CorrWiseLoss(base=base, flow=flow)(pred, target)
+
+    torch.testing.assert_close(ours("corr-l1+0.5*vgg"), theirs, rtol=1e-5, atol=1e-6)
+    assert ours("corr-0.5*l1+0.5*vgg") < 0.9 * theirs  # what the docs used to say
+
+
+def test_objective_returns_the_logs_and_names_the_flow():
+    objective = build_loss("corr-l1", flow="dis")
+    assert isinstance(objective, Objective) and isinstance(objective.loss, CorrWiseLoss)
+    target, pred = textured(32, 32), textured(32, 32, 1.0, 0.0)
+    loss, logs = objective(pred, target)
+    torch.testing.assert_close(loss, objective.loss(pred, target))
+    assert {"loss", "l1", "flow_mag"} <= set(logs) and objective.flow_backend == "dis"
+    assert build_loss("l1").flow_backend is None
 
 
 def test_built_losses_report_their_flow_backend(hub_dir):

@@ -268,11 +268,19 @@ def test_rollout_rejects_bad_arguments():
 
 
 def test_rollout_through_a_data_parallel_wrapper():
+    """rollout reads the config through `.module` but calls the wrapper itself: DDP's gradient
+    sync and DataParallel's scatter live in the wrapper's forward. On a CPU DataParallel only
+    calls the module, so a hook on the wrapper shows which one rollout called."""
     torch.manual_seed(0)
     model = build_model(_tiny(residual=False))
     context = _frames(1, 2)
-    wrapped = torch.nn.DataParallel(model)  # no GPUs here: it just calls model.forward
-    torch.testing.assert_close(rollout(wrapped, context, 2), rollout(model, context, 2))
+    wrapped = torch.nn.DataParallel(model)
+    calls = []
+    wrapped.register_forward_hook(lambda module, args, out: calls.append(args[0].shape))
+    torch.testing.assert_close(rollout(wrapped, context, 3), rollout(model, context, 3))
+    assert len(calls) == 3  # every step went through the wrapper, none around it
+    with pytest.raises(TypeError, match="DataParallel"):
+        rollout(torch.nn.DataParallel(torch.nn.Conv2d(6, 3, 1)), context, 1)
 
 
 # --- InputPadder ------------------------------------------------------------------------------

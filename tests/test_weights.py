@@ -41,6 +41,18 @@ def test_registry_uses_torchvision_files_and_their_hash_prefixes(hub_dir):
     assert not any(row["present"] for row in weights.weights_table())
 
 
+def test_raft_weights_are_the_ports_of_the_raft_authors_own():
+    """The paper's flow is RAFT-large with princeton-vl's raft-things.pth; torchvision's C_T_V1
+    is that file ported (C_T_V2 is torchvision's retraining)."""
+    from torchvision.models.optical_flow import Raft_Large_Weights, Raft_Small_Weights
+
+    for name, enum in (("raft-large", Raft_Large_Weights), ("raft-small", Raft_Small_Weights)):
+        entry = weights.REGISTRY[name]
+        assert entry.url == enum.C_T_V1.url and entry.torchvision == f"{enum.__name__}.C_T_V1"
+        assert "ported from the original paper" in enum.C_T_V1.meta["_docs"]
+    assert "raft-things.pth" in weights.REGISTRY["raft-large"].paper
+
+
 def test_missing_weights_error_names_both_fixes(hub_dir):
     with pytest.raises(WeightsMissingError) as info:
         weights.require("lpips-vgg")
@@ -124,7 +136,7 @@ def test_unreadable_weights_file_is_named(hub_dir):
     path.parent.mkdir(parents=True)
     path.write_bytes(b"not a torch file")
     with pytest.raises(
-        VidpredError, match="raft_small_C_T_V2-01064c6d.pth: cannot be read"
+        VidpredError, match="raft_small_C_T_V1-ad48884c.pth: cannot be read"
     ) as info:
         weights.load_state_dict("raft-small")
     assert "\n" not in str(info.value) and "vidpred weights fetch raft-small" in str(info.value)
@@ -147,10 +159,13 @@ def test_cli_weights_list_json(hub_dir, fake_entry):
     assert result.exit_code == 0, result.output
     rows = {row["name"]: row for row in json.loads(result.stdout)}
     assert rows["test-net"]["present"] and not rows["vgg19"]["present"]
-    assert rows["raft-small"]["url"].endswith("raft_small_C_T_V2-01064c6d.pth")
+    assert rows["raft-small"]["url"].endswith("raft_small_C_T_V1-ad48884c.pth")
+    assert rows["raft-large"]["torchvision"] == "Raft_Large_Weights.C_T_V1"
+    assert "raft-things.pth" in rows["raft-large"]["paper"] and rows["test-net"]["paper"] == ""
     assert rows["vgg19"]["path"] == str(hub_dir / "checkpoints" / "vgg19-dcbb9e9d.pth")
-    table = CliRunner().invoke(_cli(), ["weights", "list"])
+    table = CliRunner().invoke(_cli(), ["weights", "list"], env={"COLUMNS": "200"})
     assert table.exit_code == 0 and "lpips-alex" in table.stdout
+    assert "Raft_Large_Weights.C_T_V1" in table.stdout and "raft-things.pth" in table.stdout
 
 
 def test_cli_weights_import_and_its_errors(hub_dir, fake_entry, tmp_path):

@@ -41,6 +41,8 @@ class WeightsEntry:
     url: str
     size_mb: float
     used_by: str
+    torchvision: str = ""  # the weights enum the file is, e.g. "Raft_Large_Weights.C_T_V1"
+    paper: str = ""  # what the paper (or the authors' code) used for the same job; "" if none
 
     @property
     def filename(self) -> str:
@@ -62,23 +64,47 @@ class WeightsEntry:
         return self.path.is_file() and self.path.stat().st_size > 0
 
 
-def _entry(name: str, weights, used_by: str) -> WeightsEntry:
+def _entry(name: str, weights, used_by: str, paper: str = "") -> WeightsEntry:
     # URL and size come from the installed torchvision so the file names always match its cache.
     return WeightsEntry(
-        name=name, url=weights.url, size_mb=float(weights.meta["_file_size"]), used_by=used_by
+        name=name,
+        url=weights.url,
+        size_mb=float(weights.meta["_file_size"]),
+        used_by=used_by,
+        torchvision=str(weights),
+        paper=paper,
     )
 
 
 REGISTRY: dict[str, WeightsEntry] = {
     e.name: e
     for e in (
-        # C_T ("Chairs + Things") is the training the authors' `raft-things.pth` had.
-        _entry("raft-small", Raft_Small_Weights.C_T_V2, "flow backend raft-small (and auto)"),
-        _entry("raft-large", Raft_Large_Weights.C_T_V2, "flow backend raft-large"),
-        _entry("vgg19", VGG19_Weights.IMAGENET1K_V1, "loss term vgg"),
+        # RAFT: C_T_V1 are torchvision's ports of the RAFT authors' own Chairs+Things weights
+        # (princeton-vl/RAFT raft-small.pth, raft-things.pth); C_T_V2 are torchvision's
+        # retraining. The paper's flow was RAFT-large with raft-things.pth (dangeng/CorrWiseLosses
+        # code/corrwise/flow_utils.py: `RAFT(model='things')`, `args.small = False`), so
+        # raft-large is its port; raft-small takes the same lineage.
+        _entry("raft-small", Raft_Small_Weights.C_T_V1, "flow backend raft-small (and auto)"),
+        _entry(
+            "raft-large",
+            Raft_Large_Weights.C_T_V1,
+            "flow backend raft-large",
+            paper="RAFT-large raft-things.pth; this file is its port",
+        ),
+        _entry(
+            "vgg19",
+            VGG19_Weights.IMAGENET1K_V1,
+            "loss term vgg",
+            paper="this file (pix2pixHD VGGLoss)",
+        ),
         # lpips builds its trunk from torchvision's ImageNet alexnet / vgg16; its linear layers
         # ship inside the lpips package and need no download.
-        _entry("lpips-alex", AlexNet_Weights.IMAGENET1K_V1, "loss term lpips"),
+        _entry(
+            "lpips-alex",
+            AlexNet_Weights.IMAGENET1K_V1,
+            "loss term lpips",
+            paper="this file, to evaluate (code/eval.py)",
+        ),
         _entry("lpips-vgg", VGG16_Weights.IMAGENET1K_V1, "loss term lpips-vgg"),
     )
 }
@@ -221,6 +247,8 @@ def weights_table() -> list[dict[str, object]]:
             "sha256_prefix": e.sha256_prefix,
             "size_mb": e.size_mb,
             "used_by": e.used_by,
+            "torchvision": e.torchvision,
+            "paper": e.paper,
             "path": str(e.path),
             "present": e.present,
         }

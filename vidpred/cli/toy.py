@@ -1,4 +1,4 @@
-"""`vidpred toy --losses mse,l1,l1+vgg,corr-l1 --out toy/`: the paper's toy experiment."""
+"""`vidpred toy --losses mse,l1,l1+0.5*vgg,corr-l1 --out toy/`: the paper's toy experiment."""
 
 from __future__ import annotations
 

@@ -39,6 +39,8 @@ def list_weights(
         ("present", "left"),
         ("size", "right"),
         ("used by", "left"),
+        ("torchvision weights", "left"),
+        ("the paper used", "left"),
         ("file", "left"),
     ]:
         table.add_column(name, justify=justify, overflow="fold")  # type: ignore[arg-type]
@@ -48,9 +50,11 @@ def list_weights(
             "[green]yes[/]" if row["present"] else "[red]no[/]",
             f"{row['size_mb']:.0f} MB",
             str(row["used_by"]),
+            str(row["torchvision"]),
+            str(row["paper"] or "-"),
             str(row["file"]),
         )
-    console.print(table)
+    console.print(table, highlight=False)
     if not all(row["present"] for row in rows):
         console.print("get one with `vidpred weights fetch NAME` (or `weights import NAME FILE`)")
 

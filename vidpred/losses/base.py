@@ -131,4 +131,4 @@ class MapLoss(nn.Module):
         return self.fn(x, y)
 
     def extra_repr(self) -> str:
-        return self.fn.__name__
+        return getattr(self.fn, "__name__", repr(self.fn))

@@ -1,4 +1,4 @@
-"""Pixel-wise and correspondence-wise objectives: `(prediction, target) -> (loss, logs)`.
+"""Pixel-wise and correspondence-wise losses: plain functions, and thin modules that call them.
 
 The correspondence-wise loss (Geng, Hamilton, Owens, CVPR 2022) aligns the two images with
 optical flow before comparing them, following the authors' released `CorrWise`
@@ -11,6 +11,12 @@ optical flow before comparing them, following the authors' released `CorrWise`
   the base loss is `base(warped_other, reference)`;
 - this is done in both directions, prediction onto target and target onto prediction, and the
   two losses are *summed* (the released version; an earlier version averaged them).
+
+Two faces, one computation:
+- `corrwise_loss(...)` / `pixelwise_loss(...)` return `(loss, logs)`, like RAFT's `sequence_loss`;
+- `CorrWiseLoss()` / `PixelWiseLoss()` are drop-in modules for anyone's training loop:
+  `crit(prediction, target)` is the scalar loss, `crit.loss_and_logs(...)` adds the logs.
+  `vidpred.losses.objective.Objective` wraps one for vidpred's trainer.
 
 Reduction: a base map `(N, 1, H, W)` is averaged over all N*H*W pixels (over the visible ones
 when the occlusion mask is on), so a pixel-wise `l1` equals `F.l1_loss` and a corr-wise loss is
@@ -28,12 +34,16 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
-from vidpred.flow.backends import FlowEstimator
+from vidpred.flow.backends import FlowEstimator, build_flow
 from vidpred.flow.warping import PADDING_MODES, fb_consistency_mask, warp
+from vidpred.losses.spec import LossSpec, resolve_base
 
 DIRECTIONS = ("both", "prediction-onto-target", "target-onto-prediction")
 
+# A base loss: `(x, y) -> map` or `(map, {term: map})`, maps `(N, 1 or C, H, W)`; a scalar works
+# too (`nn.L1Loss()`), except with the occlusion mask, which needs pixels to leave out.
 BaseFn = Callable[[torch.Tensor, torch.Tensor], "torch.Tensor | tuple[torch.Tensor, dict]"]
+FlowFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 
 def _fold_time(prediction: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tensor, ...]:
@@ -59,8 +69,14 @@ def _base_maps(base: BaseFn, x: torch.Tensor, y: torch.Tensor):
 def _reduce(maps: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
     if mask is None:
         return maps.mean()
-    # Mean over visible pixels; clamp keeps an all-occluded batch at 0 instead of NaN.
-    return (maps * mask).sum() / mask.sum().clamp_min(1)
+    if maps.ndim != 4:
+        raise ValueError(
+            "occlusion_mask needs a base loss that returns a per-pixel map (N, C, H, W), got "
+            f"shape {tuple(maps.shape)}"
+        )
+    # Mean over visible pixels, each of a map's C channels counted; the clamp keeps an
+    # all-occluded batch at 0 instead of NaN.
+    return (maps * mask).mean() / mask.mean().clamp_min(1 / mask.numel())
 
 
 def pixelwise_loss(
@@ -79,7 +95,7 @@ def corrwise_loss(
     target: torch.Tensor,
     *,
     base: BaseFn,
-    flow: FlowEstimator | Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+    flow: FlowEstimator | FlowFn,
     eps: float = 0.1,
     directions: str = "both",
     occlusion_mask: bool = False,
@@ -87,7 +103,10 @@ def corrwise_loss(
     detach_flow: bool = True,
     padding_mode: str = "reflection",
 ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-    """Correspondence-wise `base` between `prediction` and `target` (see the module docstring).
+    """Correspondence-wise `base` between `prediction` and `target` (see the module docstring):
+    `(loss, logs)`. Images are `(B, C, H, W)` or `(B, T, C, H, W)` in [0, 1]; `flow(reference,
+    other)` gives `(N, 2, H, W)` pixels from reference to other (a `FlowEstimator` or any such
+    function).
 
     directions: "both" (the paper), "prediction-onto-target" or "target-onto-prediction".
     occlusion_mask: leave out pixels whose flow fails the forward-backward check (the authors'
@@ -159,27 +178,56 @@ def corrwise_loss(
     return loss, {"loss": loss.detach(), **logs}
 
 
+def _resolve_flow(flow: str | FlowEstimator | FlowFn) -> FlowEstimator | FlowFn:
+    if isinstance(flow, str):
+        return build_flow(flow)
+    if not callable(flow):
+        raise TypeError(
+            f"flow must be a backend name, a FlowEstimator or a function, got {type(flow).__name__}"
+        )
+    return flow
+
+
 class PixelWiseLoss(nn.Module):
-    """`pixelwise_loss` as a module; `flow_backend` is None (no flow involved)."""
+    """`pixelwise_loss` as a drop-in module: `PixelWiseLoss(base="l1+0.5*vgg")(prediction,
+    target)` is the scalar loss. `base` is a pixel-wise spec, a module or a map function."""
 
-    flow_backend = None
+    flow_backend = None  # no flow involved; CorrWiseLoss names its backend here
 
-    def __init__(self, *, base: nn.Module) -> None:
+    def __init__(self, *, base: str | LossSpec | nn.Module | BaseFn = "l1") -> None:
         super().__init__()
-        self.base = base
+        self.base = resolve_base(base)
 
-    def forward(self, prediction: torch.Tensor, target: torch.Tensor):
+    def loss_and_logs(
+        self, prediction: torch.Tensor, target: torch.Tensor
+    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         return pixelwise_loss(prediction, target, base=self.base)
+
+    def forward(self, prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        return self.loss_and_logs(prediction, target)[0]
 
 
 class CorrWiseLoss(nn.Module):
-    """`corrwise_loss` as a module; `flow_backend` names the flow it uses (what `auto` chose)."""
+    """`corrwise_loss` as a drop-in module for any training loop:
+
+        crit = CorrWiseLoss()                   # L1, DIS flow, eps 0.1, both directions
+        loss = crit(prediction, target)         # a scalar tensor; backward() as usual
+        loss, logs = crit.loss_and_logs(prediction, target)
+
+    `base`: a pixel-wise spec ("l1", "mse", "l1+0.5*vgg"; pretrained networks come from the
+    weights cache, see `vidpred weights`), a module, or a function `(x, y) -> map`.
+    `flow`: a backend name ("dis", "raft-small", "raft-large", "auto") or a `FlowEstimator`, or
+    any function `(reference, other) -> (N, 2, H, W)` pixels. The defaults are the authors'
+    (eps 0.1, both directions summed, detached flow, reflection padding) except the flow: the
+    paper used RAFT-large (`flow="raft-large"`, after `vidpred weights fetch raft-large`); DIS
+    needs no weights and runs on the CPU. `flow_backend` names the flow (what `auto` chose).
+    """
 
     def __init__(
         self,
         *,
-        base: nn.Module,
-        flow: FlowEstimator,
+        base: str | LossSpec | nn.Module | BaseFn = "l1",
+        flow: str | FlowEstimator | FlowFn = "dis",
         eps: float = 0.1,
         directions: str = "both",
         occlusion_mask: bool = False,
@@ -192,12 +240,15 @@ class CorrWiseLoss(nn.Module):
             raise ValueError(f"eps must be in [0, 1], got {eps}")
         if directions not in DIRECTIONS:
             raise ValueError(f"directions must be one of {DIRECTIONS}, got {directions!r}")
-        if flow_mag_weight and (detach_flow or not flow.differentiable):
+        if padding_mode not in PADDING_MODES:
+            raise ValueError(f"padding_mode must be one of {PADDING_MODES}, got {padding_mode!r}")
+        flow = _resolve_flow(flow)
+        if flow_mag_weight and (detach_flow or not getattr(flow, "differentiable", True)):
             raise ValueError(
                 "flow_mag_weight needs detach_flow=False and a differentiable (raft) flow, "
-                f"got detach_flow={detach_flow} with {flow.name}"
+                f"got detach_flow={detach_flow} with {_flow_name(flow)}"
             )
-        self.base = base
+        self.base = resolve_base(base)
         self.flow = flow
         self.eps = eps
         self.directions = directions
@@ -208,9 +259,11 @@ class CorrWiseLoss(nn.Module):
 
     @property
     def flow_backend(self) -> str:
-        return self.flow.name
+        return _flow_name(self.flow)
 
-    def forward(self, prediction: torch.Tensor, target: torch.Tensor):
+    def loss_and_logs(
+        self, prediction: torch.Tensor, target: torch.Tensor
+    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         return corrwise_loss(
             prediction,
             target,
@@ -224,8 +277,15 @@ class CorrWiseLoss(nn.Module):
             padding_mode=self.padding_mode,
         )
 
+    def forward(self, prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        return self.loss_and_logs(prediction, target)[0]
+
     def extra_repr(self) -> str:
         return (
             f"eps={self.eps}, directions={self.directions!r}, "
             f"occlusion_mask={self.occlusion_mask}, flow_mag_weight={self.flow_mag_weight}"
         )
+
+
+def _flow_name(flow: FlowEstimator | FlowFn) -> str:
+    return getattr(flow, "name", None) or getattr(flow, "__name__", type(flow).__name__)

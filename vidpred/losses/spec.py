@@ -1,4 +1,5 @@
-"""The loss-spec language shared by the CLI (`--loss`) and the library (`build_loss`).
+"""The loss-spec language shared by the CLI (`--loss`) and the library (`build_loss`,
+`CorrWiseLoss(base="l1+vgg")`).
 
 Grammar (case and spaces ignored):
 
@@ -11,8 +12,14 @@ The terms are a weighted sum of base losses (weight 1 when omitted). `corr-` app
 sum: `corr-l1+vgg` is the correspondence-wise wrapper around the base loss (l1 + vgg), one flow
 and one warp per direction for all terms, as the authors' `PixelwiseLosses` inside `CorrWise`.
 Mixing pixel-wise and corr-wise terms (`l1+corr-l1`) is not part of the language; `corr-` may
-appear only once, at the start. Note the authors *averaged* their terms; their "L1 + VGG" is
-`corr-0.5*l1+0.5*vgg` here (a constant factor, which Adam's step size is indifferent to).
+appear only once, at the start.
+
+Units: vidpred's images are in [0, 1], the authors' in [-1, 1], so their L1 is 2x ours (their MSE
+4x) while `vgg` is the same number in both (it scales its input to [-1, 1] itself). Their
+`PixelwiseLosses` *averaged* its terms, so their "L1 + VGG", (2 * l1 + vgg) / 2, is `l1+0.5*vgg`
+here and their corr-wise one `corr-l1+0.5*vgg` (tests/test_losses.py checks this against a
+direct [-1, 1] computation). One term alone only changes by a constant, which Adam's updates
+are indifferent to; what matters is the ratio between terms.
 
 `str(parse_loss_spec(s))` is the canonical form: lower case, aliases resolved, weights of 1
 dropped, terms in the order given; parsing it gives the same `LossSpec` back.
@@ -22,12 +29,13 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 
+from torch import nn
+
 from vidpred.errors import SpecError
-from vidpred.flow.backends import FlowEstimator, build_flow
 from vidpred.losses.base import LPIPSLoss, MapLoss, VGGFeatureLoss, WeightedSum, l1_map, mse_map
-from vidpred.losses.corrwise import CorrWiseLoss, PixelWiseLoss
 
 BASE_TERMS = ("l1", "mse", "vgg", "lpips", "lpips-vgg")
 ALIASES = {"l2": "mse", "lpips-alex": "lpips"}
@@ -126,49 +134,20 @@ def build_base(spec: LossSpec, *, pretrained: bool = True) -> WeightedSum:
     return WeightedSum(terms=[(t.name, t.weight, modules[t.name]()) for t in spec.terms])
 
 
-def build_loss(
-    spec: str | LossSpec,
-    *,
-    flow: str | FlowEstimator = "auto",
-    eps: float = 0.1,
-    directions: str = "both",
-    occlusion_mask: bool = False,
-    flow_mag_weight: float = 0.0,
-    detach_flow: bool = True,
-    pretrained: bool = True,
-    device=None,
-) -> PixelWiseLoss | CorrWiseLoss:
-    """The objective for `spec`: a module called as `loss_fn(prediction, target) -> (loss, logs)`.
-
-    `flow` (a backend name or an estimator) and the options after it apply to corr- specs only;
-    the flow backend is built only for those. `loss_fn.flow_backend` names the backend chosen
-    (None for pixel-wise specs) so a run can record what `auto` became. Missing pretrained
-    weights raise `WeightsMissingError` naming the command that fetches them; nothing downloads.
-    """
-    if isinstance(spec, str):
-        spec = parse_loss_spec(spec)
-    base = build_base(spec, pretrained=pretrained)  # before the flow: fail fast on weights
-    if not spec.corrwise:
-        if (
-            eps != 0.1
-            or directions != "both"
-            or occlusion_mask
-            or flow_mag_weight
-            or not detach_flow
-        ):
+def resolve_base(base: str | LossSpec | nn.Module | Callable) -> nn.Module:
+    """A base loss as a module, from a pixel-wise spec ("l1", "l1+0.5*vgg"; pretrained networks
+    from the weights cache), a module, or a function `(x, y) -> map` such as `l1_map`."""
+    if isinstance(base, str):
+        base = parse_loss_spec(base)
+    if isinstance(base, LossSpec):
+        if base.corrwise:
             raise SpecError(
-                f"loss {spec} is pixel-wise; eps, directions, occlusion_mask, flow_mag_weight "
-                "and detach_flow only apply to corr- losses"
+                f"base loss {str(base)!r} must be pixel-wise: give "
+                f"CorrWiseLoss(base={str(base).removeprefix(CORR_PREFIX)!r}) for the corr-wise loss"
             )
-        loss_fn = PixelWiseLoss(base=base)
-    else:
-        loss_fn = CorrWiseLoss(
-            base=base,
-            flow=build_flow(flow) if isinstance(flow, str) else flow,
-            eps=eps,
-            directions=directions,
-            occlusion_mask=occlusion_mask,
-            flow_mag_weight=flow_mag_weight,
-            detach_flow=detach_flow,
-        )
-    return loss_fn.to(device) if device is not None else loss_fn
+        return build_base(base)
+    if isinstance(base, nn.Module):
+        return base
+    if callable(base):
+        return MapLoss(base)
+    raise TypeError(f"base must be a loss spec, a module or a function, got {type(base).__name__}")

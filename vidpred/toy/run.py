@@ -2,7 +2,8 @@
 
 Files written into the output folder (each atomically):
 - toy.png: Sample | one panel per loss (the paper's row: MSE | L1 | L1 + Perceptual | Corr-wise
-  L1 for the default losses);
+  L1 for the default losses; the paper's "L1 + Perceptual" averaged the two terms on images in
+  [-1, 1], which is `l1+0.5*vgg` in vidpred's [0, 1] units, see `vidpred.losses.spec`);
 - references.png: Sample | the targets' pixel-wise mean | their pixel-wise median, the exact
   minimisers of the expected MSE and L1, which the MSE and L1 panels should match;
 - progress.gif: the prediction of the first corr-wise loss (else the last loss) over training;
@@ -37,7 +38,7 @@ from vidpred.toy.scene import SUBPIXEL, ToyScene
 from vidpred.toy.train import ToyConfig, toy_flow, train_predictor
 from vidpred.train.runtime import resolve_device
 
-DEFAULT_LOSSES = "mse,l1,l1+vgg,corr-l1"
+DEFAULT_LOSSES = "mse,l1,l1+0.5*vgg,corr-l1"
 OUTPUT_FILES = ("toy.png", "references.png", "progress.gif", "toy.json")
 GIF_FPS = 10
 GIF_HOLD = 10  # extra copies of the last frame, so the result stays on screen a second
