@@ -172,7 +172,13 @@ def tiny_frame_folder(tmp_path: Path, tiny_frames: np.ndarray) -> Path:
 
 
 def train_tiny_model(
-    data: Path, out: Path, *, task: str = "predict", cache: Path | None = None, **train
+    data: Path,
+    out: Path,
+    *,
+    task: str = "predict",
+    head: str = "flow",
+    cache: Path | None = None,
+    **train,
 ) -> Path:
     """Train a `unet-s` for two steps on 16x16 crops of `data` (2 context frames); returns the
     run's model.pt. Tests of what consumes a model need one, not a good one."""
@@ -186,7 +192,7 @@ def train_tiny_model(
         context=2,
         cache_dir=str(cache or out.parent / "cache"),
     )
-    cfg = cfg.override("loss", spec="l1")
+    cfg = cfg.override("loss", spec="l1").override("model", head=head)
     cfg = cfg.override(
         "train",
         **{

@@ -20,10 +20,15 @@ runner = CliRunner()
 def models(tmp_path_factory) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("models")
     make_video(root / "clip.mp4", make_frames(12, 32, 48), fps=10)
-    return {
+    models = {
         task: train_tiny_model(root / "clip.mp4", root / task, task=task)
         for task in ("predict", "interpolate")
     }
+    for task in ("predict", "interpolate"):
+        models[f"{task}-pixels"] = train_tiny_model(
+            root / "clip.mp4", root / f"{task}-pixels", task=task, head="pixels"
+        )
+    return models
 
 
 def invoke(*args):
@@ -97,18 +102,22 @@ def test_predict_every_and_grid(models, video, tmp_path):
     assert g.shape[0] == 3 * 18 + 2
 
 
-def test_predicted_frames_are_the_models_rollout(models, tmp_path):
+@pytest.mark.parametrize("model", ["predict", "predict-pixels"])
+def test_predicted_frames_are_the_models_rollout(models, tmp_path, model):
     frames = make_frames(5, 16, 16, seed=4)  # the model's own size: no resizing, no padding
     folder = make_frame_folder(tmp_path / "ctx", frames)
     out = tmp_path / "pred"
-    result = invoke("predict", models["predict"], folder, "--frames", 3, "--out", out)
+    result = invoke("predict", models[model], folder, "--frames", 3, "--out", out)
     assert result.exit_code == 0, result.output
-    lm = load_model(models["predict"], device=torch.device("cpu"))
+    lm = load_model(models[model], device=torch.device("cpu"))
     window = _as_tensor(frames[-lm.config.context :])[None]  # (1, K, 3, H, W)
     expected = []
     with torch.no_grad():
-        for _ in range(3):  # each prediction is fed back as the newest context frame
-            following = lm.model(window)  # (1, 3, H, W)
+        for k in range(1, 4):
+            if lm.config.head == "flow":  # step k sampled along k times the measured motion
+                expected.append(lm.model(window, time=k)[0])
+                continue
+            following = lm.model(window)  # (1, 3, H, W), fed back as the newest context frame
             expected.append(following[0])
             window = torch.cat([window[:, 1:], following[:, None]], dim=1)
     last = _as_tensor(frames[-1:]).expand(3, -1, -1, -1)
@@ -196,27 +205,31 @@ def test_interpolate_two_images(models, tmp_path):
     assert len(list((tmp_path / "t").iterdir())) == 3
 
 
-def test_interpolated_frames_are_the_models_midpoints(models, tmp_path):
+@pytest.mark.parametrize("model", ["interpolate", "interpolate-pixels"])
+def test_interpolated_frames_are_the_models_midpoints(models, tmp_path, model):
     frames = make_frames(2, 16, 16, seed=5)
     a, b = sorted(make_frame_folder(tmp_path / "ab", frames).iterdir())
     out = tmp_path / "t"
-    result = invoke("interpolate", models["interpolate"], a, b, "--times", "0.25,0.5,0.75",
+    result = invoke("interpolate", models[model], a, b, "--times", "0.25,0.5,0.75",
                     "--out", out)  # fmt: skip
     assert result.exit_code == 0, result.output
-    lm = load_model(models["interpolate"], device=torch.device("cpu"))
+    lm = load_model(models[model], device=torch.device("cpu"))
     first, last = _as_tensor(frames)[:, None]  # each (1, 3, H, W)
     with torch.no_grad():
 
-        def middle(x, y):
-            return lm.model(torch.stack([x, y], dim=1))  # (1, 2, 3, H, W) -> (1, 3, H, W)
+        def middle(x, y, t=0.5):
+            return lm.model(torch.stack([x, y], dim=1), **({"time": t} if t != 0.5 else {}))
 
         half = middle(first, last)
-        expected = torch.cat([middle(first, half), half, middle(half, last)])  # t = 1/4, 1/2, 3/4
+        if lm.config.head == "flow":  # any t directly
+            expected = torch.cat([middle(first, last, 0.25), half, middle(first, last, 0.75)])
+        else:  # t = 1/4, 3/4 as midpoints of midpoints
+            expected = torch.cat([middle(first, half), half, middle(half, last)])
     blend = torch.cat([0.75 * first + 0.25 * last, (first + last) / 2, 0.25 * first + 0.75 * last])
     written = _read_pngs(sorted(out.iterdir()))
     _assert_written_frames_are(written, expected, not_simply=blend)
     single = tmp_path / "m.png"
-    assert invoke("interpolate", models["interpolate"], a, b, "--out", single).exit_code == 0
+    assert invoke("interpolate", models[model], a, b, "--out", single).exit_code == 0
     _assert_written_frames_are(_read_pngs([single]), half, not_simply=blend[1:2])
 
 

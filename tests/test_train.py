@@ -82,7 +82,7 @@ def test_run_folder_has_everything(clips, tmp_path):
 
 def test_a_few_steps_lower_the_loss(clips, tmp_path):
     cfg = tiny_config(clips, tmp_path / "run", steps=40, val_every=0, sample_every=0, lr=3e-3)
-    cfg = cfg.override("model", residual=False)  # starts far from the data, must learn
+    cfg = cfg.override("model", head="pixels", residual=False)  # far from the data: must learn
     seen = []
     train(cfg, on_step=lambda step, logs: seen.append(logs["loss"]))
     assert seen[-1] < 0.6 * seen[0]
@@ -392,7 +392,8 @@ def test_cosine_schedule_warms_up_then_decays_to_zero():
 
 
 def test_validation_logs_the_model_beside_copy_last_and_linear(clips, tmp_path):
-    train(tiny_config(clips, tmp_path / "run", steps=4, val_every=2, sample_every=2))
+    cfg = tiny_config(clips, tmp_path / "run", steps=4, val_every=2, sample_every=2)
+    train(cfg.override("model", head="pixels"))
     rows = [r for r in _rows(tmp_path / "run") if r.get("val_psnr")]
     assert [int(r["step"]) for r in rows] == [0, 2, 4]  # step 0: the untrained model
     for r in rows:

@@ -50,7 +50,7 @@ def train(
         typer.Option(
             help="pixels: a correction to the last frame; flow: the last frame carried along the "
             "measured motion, plus learned corrections (starts as the linear baseline). "
-            "[default: pixels]"
+            "[default: flow]"
         ),
     ] = None,
     flow: Annotated[
@@ -68,7 +68,7 @@ def train(
         int | None, typer.Option(min=1, help="Train for this many epochs instead of --steps.")
     ] = None,
     lr: Annotated[
-        float | None, typer.Option(help="Adam learning rate (the schedule's peak). [default: 1e-4]")
+        float | None, typer.Option(help="Adam learning rate (the schedule's peak). [default: 1e-3]")
     ] = None,
     lr_schedule: Annotated[
         str | None,
@@ -79,6 +79,15 @@ def train(
         typer.Option(
             help="How validation is held out: files, time (the end of every file), or auto "
             "(files when that leaves two or more, else time). [default: auto]"
+        ),
+    ] = None,
+    synthetic: Annotated[
+        float | None,
+        typer.Option(
+            min=0.0,
+            max=0.95,
+            help="Share of training windows drawn from synthetic motion (photographs moved by "
+            "random pans, zooms and objects) mixed into DATA; 0: DATA alone. [default: 0.5]",
         ),
     ] = None,
     seed: Annotated[int | None, typer.Option(help="[default: 0]")] = None,
@@ -199,6 +208,7 @@ def build_config(*, resume: bool, config: Path | None, out: Path | None, **flags
         stride=flags["stride"],
         size=parse_size(flags["size"]),
         val_split=flags["val_split"],
+        synthetic=flags["synthetic"],
     )
     cfg = cfg.override("model", name=flags["model"], head=flags["head"])
     cfg = cfg.override("loss", spec=flags["loss"], flow=flags["flow"])

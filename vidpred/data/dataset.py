@@ -152,8 +152,9 @@ class ClipDataset(Dataset):
     """Windows of `frames` frames, `stride` apart, from cached clips, as `(T, C, H, W)` float32
     in [0, 1] with `size = (H, W)`.
 
-    `train=True`: a random crop and a random horizontal flip per item (seeded by seed, epoch and
-    index: call `set_epoch` each epoch). `train=False`: the centre crop, in a fixed order.
+    `train=True`: a random crop, a random horizontal flip and, half the time, the window played
+    backwards (a motion seen both ways; seeded by seed, epoch and index: call `set_epoch` each
+    epoch). `train=False`: the centre crop, in a fixed order.
     Windows start every `step` frames (1: every possible window).
     """
 
@@ -212,12 +213,14 @@ class ClipDataset(Dataset):
         if self.train:
             rng = np.random.default_rng(_item_seed(self.seed, self.epoch, index))
             y, x = int(rng.integers(0, hc - h + 1)), int(rng.integers(0, wc - w + 1))
-            flip = bool(rng.integers(0, 2))
+            flip, backwards = bool(rng.integers(0, 2)), bool(rng.integers(0, 2))
         else:
-            y, x, flip = (hc - h) // 2, (wc - w) // 2, False
+            y, x, flip, backwards = (hc - h) // 2, (wc - w) // 2, False, False
         crop = window[:, y : y + h, x : x + w]
         if flip:
             crop = crop[:, :, ::-1]
+        if backwards:
+            crop = crop[::-1]
         # Converted in numpy: a tiny torch op pays OpenMP's thread hand-off, which costs more
         # than the work on a busy machine (measured in bench/decode.py).
         out = crop.transpose(0, 3, 1, 2).astype(np.float32)  # (T, 3, H, W)

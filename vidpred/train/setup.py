@@ -11,16 +11,19 @@ from pathlib import Path
 import torch
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
+from torch.utils.data import Dataset
 
 from vidpred.config import RunConfig
 from vidpred.data import (
     VAL_SPLITS,
     ClipDataset,
     FrameCache,
+    MixedWindows,
     Skipped,
     load_clips,
     split_clips,
     window_span,
+    with_synthetic,
 )
 from vidpred.errors import InputError, VidpredError
 from vidpred.flow.backends import resolve_flow_backend
@@ -55,6 +58,8 @@ def check_choices(cfg: RunConfig) -> None:
     ):
         if value not in choices:
             raise VidpredError(f"{option} {value}: use one of {', '.join(choices)}")
+    if not 0 <= cfg.data.synthetic <= 0.95:
+        raise VidpredError(f"--synthetic {cfg.data.synthetic}: use a share from 0 to 0.95")
 
 
 def model_config_of(cfg: RunConfig, *, flow: str | None) -> ModelConfig:
@@ -85,7 +90,7 @@ def check_size(cfg: RunConfig, model_cfg: ModelConfig) -> None:
 
 @dataclass
 class RunData:
-    train_set: ClipDataset
+    train_set: ClipDataset | MixedWindows  # real windows, plus synthetic ones (data.synthetic)
     val_set: ClipDataset
     skipped: list[Skipped]
     val_split: str  # how validation was set apart: files | time | none (centre crops of train)
@@ -115,7 +120,13 @@ def load_data(cfg: RunConfig, dist: Dist, on_frame: Callable[[], None] | None) -
         span=window_span(n, c.stride),
     )
     common = dict(frames=n, size=c.size, stride=c.stride)
-    train_set = ClipDataset(train_clips, train=True, seed=t.seed, **common)
+    train_set = with_synthetic(
+        ClipDataset(train_clips, train=True, seed=t.seed, **common),
+        c.synthetic,
+        frames=n,
+        size=c.size,
+        seed=t.seed,
+    )
     # Validation windows do not overlap: each scored frame counts once.
     val_set = ClipDataset(val_clips or train_clips, step=n * c.stride, **common)
     return RunData(train_set, val_set, skipped, how)
@@ -128,7 +139,7 @@ class StepPlan:
     total_steps: int
 
 
-def plan_steps(cfg: RunConfig, train_set: ClipDataset, dist: Dist) -> StepPlan:
+def plan_steps(cfg: RunConfig, train_set: Dataset, dist: Dist) -> StepPlan:
     t = cfg.train
     sampler = ResumableSampler(train_set, seed=t.seed, rank=dist.rank, world=dist.world)
     per_rank = sampler.num_samples
