@@ -28,7 +28,7 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from vidpred.errors import InputError
-from vidpred.io.atomic import temp_dir_beside, temp_file_beside
+from vidpred.io.atomic import errors_name, temp_dir_beside, temp_file_beside
 
 IMAGE_EXTENSIONS = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"})
 
@@ -205,16 +205,17 @@ def write_image(path: Path | str, frame: np.ndarray) -> Path:
     if suffix not in IMAGE_EXTENSIONS:
         allowed = ", ".join(sorted(IMAGE_EXTENSIONS))
         raise InputError(f"{path}: cannot write '{suffix or path.name}' images (use {allowed})")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = temp_file_beside(path)
-    try:
-        image_format = Image.registered_extensions()[suffix]
-        options = {"compress_level": 3} if image_format == "PNG" else {}
-        Image.fromarray(frame).save(tmp, format=image_format, **options)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with errors_name(path):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = temp_file_beside(path)
+        try:
+            image_format = Image.registered_extensions()[suffix]
+            options = {"compress_level": 3} if image_format == "PNG" else {}
+            Image.fromarray(frame).save(tmp, format=image_format, **options)
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
     return path
 
 
@@ -238,8 +239,9 @@ class PngSequenceWriter:
                 f"{self.path}: exists and holds files other than {prefix}*.png; "
                 "refusing to replace it"
             )
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._tmp = temp_dir_beside(self.path, tag="partial")
+        with errors_name(self.path):
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._tmp = temp_dir_beside(self.path, tag="partial")
         self.frames_written = 0
         self._hw: tuple[int, int] | None = None
 
@@ -253,7 +255,8 @@ class PngSequenceWriter:
         self._hw = frame.shape[:2]
         name = f"{self.prefix}{self.start + self.frames_written:0{self.digits}d}.png"
         # compress_level 3: files ~10% larger than PIL's default 6, written ~3x faster.
-        Image.fromarray(frame).save(self._tmp / name, compress_level=3)
+        with errors_name(self.path):
+            Image.fromarray(frame).save(self._tmp / name, compress_level=3)
         self.frames_written += 1
 
     def close(self) -> None:

@@ -27,7 +27,7 @@ from av.video.reformatter import VideoReformatter
 from PIL import Image
 
 from vidpred.errors import InputError
-from vidpred.io.atomic import temp_file_beside
+from vidpred.io.atomic import errors_name, temp_file_beside
 from vidpred.io.frames import PngSequenceWriter, check_frame
 
 VIDEO_EXTENSIONS = frozenset(
@@ -301,9 +301,10 @@ class _VideoFileWriter:
         self.path = path
         self.rate = fps
         self._muxer, self._codec, self._pix_fmt, self._options = _OUTPUTS[path.suffix.lower()]
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._tmp: Path | None = temp_file_beside(path)
-        self._container = av.open(str(self._tmp), "w", format=self._muxer)
+        with errors_name(path):
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._tmp: Path | None = temp_file_beside(path)
+            self._container = av.open(str(self._tmp), "w", format=self._muxer)
         self._stream = None
         self._last_pts = -1
 
@@ -327,15 +328,17 @@ class _VideoFileWriter:
             pts = index
         vf.pts, vf.time_base = pts, self._time_base
         self._last_pts = pts
-        for packet in self._stream.encode(vf):
-            self._container.mux(packet)
+        with errors_name(self.path):
+            for packet in self._stream.encode(vf):
+                self._container.mux(packet)
 
     def close(self) -> None:
         try:
-            for packet in self._stream.encode():  # flush frames the encoder still holds
-                self._container.mux(packet)
-            self._container.close()
-            os.replace(self._tmp, self.path)
+            with errors_name(self.path):
+                for packet in self._stream.encode():  # flush frames the encoder still holds
+                    self._container.mux(packet)
+                self._container.close()
+                os.replace(self._tmp, self.path)
         except BaseException:
             self.abort()
             raise
