@@ -20,7 +20,9 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import warnings
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import cv2
@@ -88,6 +90,24 @@ def to_rgb8(im: Image.Image) -> np.ndarray:
     return np.asarray(im.convert("RGB"))
 
 
+_DECODE_ERRORS = (UnidentifiedImageError, OSError, SyntaxError, ValueError)
+
+
+@contextmanager
+def _refusing_bombs(path: Path) -> Iterator[None]:
+    """PIL's decompression-bomb check as an InputError: a header claiming 100000x100000 pixels
+    is refused like any unreadable file rather than decoded (or crashing; issue 12)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        try:
+            yield
+        except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+            raise InputError(
+                f"{path}: its header claims more than {Image.MAX_IMAGE_PIXELS} pixels "
+                "(PIL's decompression-bomb limit); not decoded"
+            ) from None
+
+
 def load_image_rgb(path: Path | str, size: tuple[int, int] | None = None) -> np.ndarray:
     """Read one image as uint8 (H, W, 3); with `size=(w, h)` resize it (area average).
 
@@ -95,12 +115,12 @@ def load_image_rgb(path: Path | str, size: tuple[int, int] | None = None) -> np.
     """
     path = Path(path)
     try:
-        with Image.open(path) as im:
+        with _refusing_bombs(path), Image.open(path) as im:
             if size is not None and im.format == "JPEG":
                 # DCT-domain downscaling: a 1080p JPEG decodes at 1/2..1/8 size for free.
                 im.draft("RGB", size)
             rgb = _load_16bit_colour(path) if _has_16bit_colour(im) else to_rgb8(im)
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
+    except _DECODE_ERRORS as e:
         raise InputError(f"{path}: not an image PIL can decode ({e})") from None
     if size is not None and (rgb.shape[1], rgb.shape[0]) != tuple(size):
         # Area averaging when shrinking, bilinear when enlarging: what swscale's SWS_AREA does
@@ -121,9 +141,9 @@ def _load_16bit_colour(path: Path) -> np.ndarray:
 
 def _image_size(path: Path) -> tuple[int, int]:
     try:
-        with Image.open(path) as im:  # reads the header only
+        with _refusing_bombs(path), Image.open(path) as im:  # reads the header only
             return im.size
-    except (UnidentifiedImageError, OSError, SyntaxError) as e:
+    except _DECODE_ERRORS as e:
         raise InputError(f"{path}: not an image PIL can decode ({e})") from None
 
 

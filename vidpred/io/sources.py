@@ -80,6 +80,8 @@ def open_source(path: Path | str) -> FrameSource:
     """Open one video file or one folder of frames; InputError naming the path otherwise."""
     path = Path(path)
     if not path.exists():
+        if path.is_symlink():
+            raise InputError(f"{path}: a symbolic link to nothing (broken, or a loop)")
         raise InputError(f"{path}: no such file or folder")
     if path.is_dir():
         try:
@@ -160,7 +162,10 @@ def discover_sources(
     seen: set[Path] = set()
     for arg in map(Path, paths):
         if not arg.exists():
-            unreadable.append((arg, "no such file or folder"))
+            broken = arg.is_symlink()
+            unreadable.append(
+                (arg, "a symbolic link to nothing" if broken else "no such file or folder")
+            )
             continue
         if arg.is_dir():
             candidates = _clips_under(arg)
@@ -170,7 +175,7 @@ def discover_sources(
         else:
             candidates = [arg]
         for path in candidates:
-            key = path.resolve()
+            key = Path(os.path.realpath(path))  # Path.resolve raises on a symlink loop
             if key in seen:
                 continue
             seen.add(key)
