@@ -136,7 +136,7 @@ class FrameCache:
 
     def decoded_frames(self, source: FrameSource) -> int | None:
         """How many frames `source` really decodes to, when a pass over it is on record (a cache
-        entry at any size, or `record_decoded`); None when it has never been decoded."""
+        entry at any size); None when it has never been decoded."""
         digest = content_hash(source.info.path)
         for meta in sorted(self.root.glob(f"{digest}-*.json")):
             try:
@@ -146,16 +146,6 @@ class FrameCache:
             if isinstance(frames, int) and frames >= 0:
                 return frames
         return None
-
-    def record_decoded(self, source: FrameSource, frames: int) -> None:
-        """Remember a decoded frame count without the frames (what `vidpred inspect` learns);
-        best effort: a cache folder that cannot be written only costs a decode next time."""
-        meta = self.root / f"{content_hash(source.info.path)}-count-v{CACHE_FORMAT}.json"
-        try:
-            with atomic_path(meta) as tmp:
-                tmp.write_text(json.dumps({"source": str(source.info.path), "frames": frames}))
-        except OSError:
-            pass
 
     def get(
         self,

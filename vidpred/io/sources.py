@@ -12,7 +12,7 @@ Usage::
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -61,6 +61,13 @@ class FrameSource:
         than decoding at full size and resizing after. Holds one frame at a time.
         """
         return self._reader.iter_frames(start, stop, size=size)
+
+    def count_frames(self, on_frame: Callable[[], None] | None = None) -> int:
+        """Frames that really decode: a full decode for a video (its header may be wrong); the
+        number of images for a frame folder (each one's header was read on opening)."""
+        if isinstance(self._reader, VideoReader):
+            return self._reader.count_frames(on_frame)
+        return self.info.frames
 
     def read_frame(self, index: int, *, size: tuple[int, int] | None = None) -> np.ndarray:
         """Frame `index` as uint8 (H, W, 3); IndexError past the end."""
