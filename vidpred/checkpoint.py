@@ -11,6 +11,7 @@ Two kinds share one layout and a `kind` field:
 from __future__ import annotations
 
 import errno
+import hashlib
 import os
 import pickle
 import shutil
@@ -89,3 +90,12 @@ def load_payload(path: Path, *, kind: str, map_location: str | torch.device = "c
         hint = " (use run/model.pt)" if kind == "model" else ""
         raise CheckpointError(f"{path}: is a vidpred {header.get('kind')}, not a {kind}{hint}")
     return payload
+
+
+def weights_digest(state: Mapping[str, torch.Tensor]) -> str:
+    """A short hash of a state dict (every parameter and buffer): equal digests, equal weights."""
+    h = hashlib.blake2b(digest_size=8)
+    for name, t in sorted(state.items()):
+        h.update(name.encode())
+        h.update(t.detach().cpu().contiguous().numpy().tobytes())
+    return h.hexdigest()

@@ -12,10 +12,7 @@ The network (vidpred.models) maps frames to frames; the objective (vidpred.losse
 
 from __future__ import annotations
 
-import hashlib
 import math
-import signal
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -26,6 +23,7 @@ from torch import Tensor
 from torch.utils.data import DataLoader
 
 from vidpred import checkpoint as ckpt
+from vidpred.checkpoint import weights_digest
 from vidpred.config import RunConfig, save_config
 from vidpred.errors import CheckpointError, InputError, VidpredError
 from vidpred.flow.backends import build_flow
@@ -37,6 +35,7 @@ from vidpred.models import build_model
 from vidpred.train.rundir import RunFolder
 from vidpred.train.runtime import (
     Dist,
+    StopOnSigint,
     autocast,
     init_distributed,
     resolve_device,
@@ -73,38 +72,6 @@ class TrainSummary:
     interrupted: bool = False
     flow: str | None = None
     weights_digest: str = ""
-
-
-def weights_digest(state: dict[str, Tensor]) -> str:
-    """A short hash of a state dict (every parameter and buffer): equal digests, equal weights."""
-    h = hashlib.blake2b(digest_size=8)
-    for name, t in sorted(state.items()):
-        h.update(name.encode())
-        h.update(t.detach().cpu().contiguous().numpy().tobytes())
-    return h.hexdigest()
-
-
-class _StopOnSigint:
-    """Turns the first Ctrl-C into a request the loop honours after the current step (so the
-    optimiser state is never torn); a second Ctrl-C interrupts at once."""
-
-    def __init__(self) -> None:
-        self.requested = False
-        self._previous = None
-
-    def _handle(self, signum, frame) -> None:
-        if self.requested:
-            raise KeyboardInterrupt
-        self.requested = True
-
-    def __enter__(self) -> _StopOnSigint:
-        if threading.current_thread() is threading.main_thread():
-            self._previous = signal.signal(signal.SIGINT, self._handle)
-        return self
-
-    def __exit__(self, *exc) -> None:
-        if self._previous is not None:
-            signal.signal(signal.SIGINT, self._previous)
 
 
 class Trainer:
@@ -305,7 +272,7 @@ class Trainer:
         since = (t0, self.step)
         pending: list[tuple[int, Tensor, dict[str, Tensor]]] = []
         last_loss, val, loader = math.nan, {}, None
-        with _StopOnSigint() as sigint:
+        with StopOnSigint() as sigint:
             if self.step == 0:
                 # The untrained model is a baseline (copy-last; linear for the flow head): score
                 # it, so best.pt is never worse on validation than where training started.
