@@ -102,6 +102,14 @@ def test_overwrite_replaces_the_run_whole(clips, run):
     assert sum(1 for r in rows[1:] if r.startswith("0,")) == 1  # one step-0 validation, new
 
 
+def test_an_evaluation_inside_the_run_is_part_of_it(clips, run):
+    (run / "eval").mkdir()
+    (run / "eval" / "metrics.json").write_text('{"vidpred": "0.1.0"}')
+    assert "--overwrite" in one_line_error(runner.invoke(app, train_args(clips, run)))
+    assert runner.invoke(app, train_args(clips, run, "--overwrite")).exit_code == 0
+    assert not (run / "eval").exists()  # it scored the model that was replaced
+
+
 @pytest.mark.parametrize("flag", [[], ["--overwrite"]])
 def test_a_folder_holding_other_things_is_never_written_into(clips, tmp_path, flag):
     out = tmp_path / "mine"

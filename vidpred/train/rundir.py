@@ -4,7 +4,8 @@
 - a folder holding a vidpred run: refused, unless continued (`--resume`) or replaced whole
   (`--overwrite`); training into it used to replace model.pt, last.pt, best.pt, config.toml and
   metrics.csv silently and mix old samples with new ones (issue 12);
-- a folder holding anything that is not part of a run: never written into, `--overwrite` or not;
+- a folder holding anything that is not part of a run: never written into, `--overwrite` or not
+  (an evaluation of the run's model written inside it counts as part of the run);
 - `RUN/.lock` names the process writing the run: a second training on the folder is refused
   while that process lives; a lock whose process is gone (killed) is taken over, with a note.
 
@@ -14,6 +15,7 @@ a checkpoint's size each) safe to delete: no live process can still be writing t
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import socket
@@ -38,6 +40,15 @@ def is_temporary(name: str) -> bool:
     return name.startswith(".") and (name.endswith(".tmp") or name.endswith(".partial"))
 
 
+def is_eval_output(folder: Path) -> bool:
+    """A folder `vidpred eval --out` wrote: its metrics.json carries the vidpred version."""
+    try:
+        record = json.loads((folder / "metrics.json").read_text())
+    except (OSError, ValueError):
+        return False
+    return not folder.is_symlink() and isinstance(record, dict) and "vidpred" in record
+
+
 def foreign_entries(folder: Path) -> list[Path]:
     """What in `folder` a training run did not write (empty when it holds only a run)."""
     foreign = []
@@ -45,6 +56,8 @@ def foreign_entries(folder: Path) -> list[Path]:
         if is_temporary(entry.name) or (entry.name in RUN_FILES and entry.is_file()):
             continue
         belongs = RUN_FOLDERS.get(entry.name)
+        if belongs is None and is_eval_output(entry):
+            continue  # the README's `vidpred eval RUN/model.pt ... --out RUN/eval`
         if belongs is None or not entry.is_dir() or entry.is_symlink():
             foreign.append(entry)
             continue
