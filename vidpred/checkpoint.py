@@ -10,8 +10,13 @@ Two kinds share one layout and a `kind` field:
 
 from __future__ import annotations
 
+import errno
+import hashlib
+import os
 import pickle
+import shutil
 import zipfile
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -25,9 +30,36 @@ FORMAT = 1  # bump when the layout changes incompatibly
 
 
 def atomic_save(obj: dict[str, Any], path: Path) -> None:
-    """torch.save through a temporary file, so a killed process leaves the old file intact."""
+    """torch.save through a temporary file, so a killed process leaves the old file intact.
+    A failed write is an OSError naming `path`: torch reports a full disk as a RuntimeError
+    ("unexpected pos 576 vs 534"), which says neither."""
     with atomic_path(path) as tmp:
-        torch.save(obj, tmp)
+        try:
+            torch.save(obj, tmp)
+        except RuntimeError as e:
+            if shutil.disk_usage(Path(path).parent).free < _tensor_bytes(obj):
+                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path)) from e
+            first = (str(e).strip().splitlines() or ["RuntimeError"])[0][:160]
+            raise OSError(errno.EIO, f"could not write the checkpoint ({first})", str(path)) from e
+
+
+def _tensor_bytes(obj: Any) -> int:
+    if torch.is_tensor(obj):
+        return obj.element_size() * obj.nelement()
+    if isinstance(obj, Mapping):
+        return sum(_tensor_bytes(v) for v in obj.values())
+    if isinstance(obj, list | tuple):
+        return sum(_tensor_bytes(v) for v in obj)
+    return 0
+
+
+def non_finite_tensors(state: Mapping[str, Any]) -> list[str]:
+    """Names of the floating-point tensors in a state dict that hold a NaN or an infinity."""
+    return [
+        name
+        for name, t in state.items()
+        if torch.is_tensor(t) and t.is_floating_point() and not bool(torch.isfinite(t).all())
+    ]
 
 
 def make_payload(kind: str, **content: Any) -> dict[str, Any]:
@@ -58,3 +90,12 @@ def load_payload(path: Path, *, kind: str, map_location: str | torch.device = "c
         hint = " (use run/model.pt)" if kind == "model" else ""
         raise CheckpointError(f"{path}: is a vidpred {header.get('kind')}, not a {kind}{hint}")
     return payload
+
+
+def weights_digest(state: Mapping[str, torch.Tensor]) -> str:
+    """A short hash of a state dict (every parameter and buffer): equal digests, equal weights."""
+    h = hashlib.blake2b(digest_size=8)
+    for name, t in sorted(state.items()):
+        h.update(name.encode())
+        h.update(t.detach().cpu().contiguous().numpy().tobytes())
+    return h.hexdigest()

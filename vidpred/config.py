@@ -8,6 +8,7 @@ run being resumed, flags given on the command line.
 from __future__ import annotations
 
 import dataclasses
+import math
 import tomllib
 import types
 import typing
@@ -141,6 +142,47 @@ def _coerce(value: Any, hint: Any, *, origin: str) -> Any:
     if not isinstance(value, hint) or (hint is int and isinstance(value, bool)):
         raise InputError(f"{origin}: expected {hint.__name__}, got {value!r}")
     return value
+
+
+def _positive(v) -> bool:
+    return v >= 1
+
+
+def _non_negative(v) -> bool:
+    return v >= 0
+
+
+# (section, key, flag, test, what the value must be). Types are checked on the way in
+# (`_coerce`); these are the ranges, checked once on the merged config whatever set the value
+# (a flag, --config, a resumed run's config.toml, or Python), so `lr = -5.0` in a TOML file
+# fails exactly like `--lr -5` (issue 12).
+_RANGES = [
+    ("data", "context", "--context", _positive, ">= 1"),
+    ("data", "horizon", "--horizon", _positive, ">= 1"),
+    ("data", "stride", "--stride", _positive, ">= 1"),
+    ("data", "size", "--size", lambda v: len(v) == 2 and min(v) >= 1, "two sizes >= 1 (H, W)"),
+    ("data", "val_fraction", None, lambda v: 0 <= v < 1, "in [0, 1)"),
+    ("train", "steps", "--steps", _positive, ">= 1"),
+    ("train", "epochs", "--epochs", _non_negative, ">= 0"),
+    ("train", "batch_size", "--batch-size", _positive, ">= 1"),
+    ("train", "lr", "--lr", lambda v: math.isfinite(v) and v > 0, "a finite number > 0"),
+    ("train", "warmup", None, lambda v: 0 <= v < 1, "in [0, 1)"),
+    ("train", "workers", "--workers", _non_negative, ">= 0"),
+    ("train", "val_every", "--val-every", _non_negative, ">= 0"),
+    ("train", "sample_every", "--sample-every", _non_negative, ">= 0"),
+    ("train", "checkpoint_every", "--checkpoint-every", _positive, ">= 1"),
+    ("train", "val_batches", None, _positive, ">= 1"),
+]
+
+
+def check_ranges(cfg: RunConfig) -> None:
+    """Raise InputError, one line, for the first value outside its range."""
+    for section, key, flag, ok, must in _RANGES:
+        value = getattr(getattr(cfg, section), key)
+        if not ok(value):
+            shown = "x".join(map(str, value)) if isinstance(value, tuple) else value
+            where = f"{flag} ([{section}] {key})" if flag else f"[{section}] {key}"
+            raise InputError(f"{where} = {shown}: must be {must}")
 
 
 def load_config(path: Path) -> RunConfig:

@@ -19,3 +19,8 @@ class CheckpointError(VidpredError):
 
 class SpecError(VidpredError):
     """A loss spec (or another small language the CLI takes) does not parse."""
+
+
+class Note(UserWarning):
+    """Something a user should know that is not an error (a stale lock taken over, temporary
+    files removed). Issued with `warnings.warn`; the CLI prints it as one `note:` line."""

@@ -76,21 +76,39 @@ def load_model(
         payload = ckpt.load_payload(path, kind="checkpoint")
     try:
         cfg = ModelConfig.from_dict(payload["model_config"])
+        data = payload["run_config"]["data"]
+        size, stride, step = _checked_numbers(data["size"], data["stride"], payload.get("step", 0))
+        if bad := ckpt.non_finite_tensors(payload["model"]):
+            raise ValueError(
+                f"its weights hold NaN or infinite values ({bad[0]}); the training diverged"
+            )
         model = build_model(cfg)
         model.load_state_dict(payload["model"])
-        data = payload["run_config"]["data"]
-        size, stride = (int(data["size"][0]), int(data["size"][1])), int(data["stride"])
-    except (KeyError, TypeError, ValueError, RuntimeError) as e:
-        raise CheckpointError(
-            f"{path}: not a usable vidpred model ({str(e).splitlines()[0]})"
-        ) from None
+    except (KeyError, TypeError, ValueError, RuntimeError, AttributeError) as e:
+        first = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
+        raise CheckpointError(f"{path}: not a usable vidpred model ({first})") from None
     if task is not None and cfg.task != task:
         raise CheckpointError(
             f"{path}: is a {cfg.task} model; `vidpred {'predict' if task == 'predict' else task}` "
             f"needs one trained with --task {task}"
         )
     model.eval().requires_grad_(False).to(torch.device(device))
-    return LoadedModel(model, cfg, size, stride, Path(path), int(payload.get("step", 0)))
+    return LoadedModel(model, cfg, size, stride, Path(path), step)
+
+
+def _whole(value, what: str, least: int) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or value < least:
+        raise ValueError(f"{what} {value!r} is not a whole number >= {least}")
+    return value
+
+
+def _checked_numbers(size, stride, step) -> tuple[tuple[int, int], int, int]:
+    """A model file is data a user may have been handed: its numbers are checked, not trusted
+    (issue 12: a crafted `size = [0, 0]` crashed predict)."""
+    if not isinstance(size, list | tuple) or len(size) != 2:
+        raise ValueError(f"size {size!r} is not (H, W)")
+    h, w = (_whole(v, "size", 1) for v in size)
+    return (h, w), _whole(stride, "stride", 1), _whole(step, "step", 0)
 
 
 def to_tensor(frames: Sequence[np.ndarray]) -> Tensor:

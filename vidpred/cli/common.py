@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from vidpred.errors import InputError
+from vidpred.io.frames import IMAGE_EXTENSIONS
 
 DeviceOption = Annotated[str, typer.Option(help="auto | cpu | cuda | mps.")]
 OverwriteOption = Annotated[bool, typer.Option("--overwrite", help="Replace an existing output.")]
@@ -18,6 +19,13 @@ def check_output(path: Path, *, overwrite: bool) -> None:
     with --overwrite the old one stays intact until the new one is complete)."""
     if path.exists() and not overwrite:
         raise InputError(f"{path}: already exists (use --overwrite to replace it)")
+
+
+def check_image_suffix(path: Path, *, option: str) -> None:
+    """An image output's suffix, checked before any work is done."""
+    if path.suffix.lower() not in IMAGE_EXTENSIONS:
+        allowed = ", ".join(sorted(IMAGE_EXTENSIONS))
+        raise InputError(f"{option} {path}: writes an image; give a name ending in {allowed}")
 
 
 def parse_size(text: str | None, *, option: str = "--size") -> tuple[int, int] | None:

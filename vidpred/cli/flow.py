@@ -19,6 +19,7 @@ import typer
 from PIL import Image
 from torchvision.utils import flow_to_image
 
+from vidpred.cli.common import OverwriteOption, check_output
 from vidpred.cli.console import console, notice
 from vidpred.errors import InputError
 from vidpred.flow.backends import FLOW_BACKENDS, build_flow
@@ -93,10 +94,13 @@ def flow(
     ] = 0.1,
     out: Annotated[Path | None, typer.Option(help="Write the panels to this PNG.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the numbers as JSON.")] = False,
+    overwrite: OverwriteOption = False,
 ) -> None:
     """Flow between two frames, B warped onto A, and pixel-wise vs corr-wise error maps."""
-    if out is not None and out.suffix.lower() != ".png":
-        raise InputError(f"{out}: --out writes a PNG; give a .png path")
+    if out is not None:
+        if out.suffix.lower() != ".png":
+            raise InputError(f"{out}: --out writes a PNG; give a .png path")
+        check_output(out, overwrite=overwrite)
     frame_a, frame_b = _read_pair(a, b, frames)
     if frame_a.shape != frame_b.shape:
         raise InputError(

@@ -9,7 +9,13 @@ from typing import Annotated
 import torch
 import typer
 
-from vidpred.cli.common import DeviceOption, OverwriteOption, check_output, parse_size
+from vidpred.cli.common import (
+    DeviceOption,
+    OverwriteOption,
+    check_image_suffix,
+    check_output,
+    parse_size,
+)
 from vidpred.cli.console import console, notice
 from vidpred.errors import InputError
 from vidpred.inference import load_model, predict_future, resize, to_tensor
@@ -56,8 +62,9 @@ def predict(
 ) -> None:
     """Predict the next frames after a context window; writes PNGs or a video."""
     check_output(out, overwrite=overwrite)
-    if grid is not None:
+    if grid is not None:  # checked before any work: a bad --grid used to fail after --out
         check_output(grid, overwrite=overwrite)
+        check_image_suffix(grid, option="--grid")
     lm = load_model(model, device=resolve_device(device), task="predict")
     inp = open_input(context)
     K = lm.config.context

@@ -40,7 +40,11 @@ def train(
         int | None, typer.Option(min=1, help="Take every N-th frame. [default: 1]")
     ] = None,
     size: Annotated[
-        str | None, typer.Option(help="Crop size N or HxW, multiples of 16. [default: 64]")
+        str | None,
+        typer.Option(
+            help="Crop size N or HxW: multiples of 8, at least 16 (32 with an lpips loss). "
+            "[default: 64]"
+        ),
     ] = None,
     model: Annotated[
         str | None, typer.Option(help="unet-s | unet-m | unet-l. [default: unet-s]")
@@ -107,6 +111,14 @@ def train(
     resume: Annotated[
         bool, typer.Option("--resume", help="Continue the run in --out from its last checkpoint.")
     ] = False,
+    overwrite: Annotated[
+        bool,
+        typer.Option(
+            "--overwrite",
+            help="Replace the run already in --out, whole (a folder holding anything else is "
+            "never written into).",
+        ),
+    ] = False,
     config: Annotated[
         Path | None, typer.Option(help="A TOML config; flags given here win over it.")
     ] = None,
@@ -169,7 +181,12 @@ def train(
 
     try:
         summary = run_training(
-            cfg, resume=resume, on_ready=ready, on_step=step, on_frame=frame_decoded
+            cfg,
+            resume=resume,
+            overwrite=overwrite,
+            on_ready=ready,
+            on_step=step,
+            on_frame=frame_decoded,
         )
     finally:
         decoding.stop()
@@ -188,8 +205,12 @@ def train(
     )
 
 
-def build_config(*, resume: bool, config: Path | None, out: Path | None, **flags) -> RunConfig:
+def build_config(
+    *, resume: bool, overwrite: bool, config: Path | None, out: Path | None, **flags
+) -> RunConfig:
     """Defaults < --config file < the resumed run's config.toml < flags given now."""
+    if resume and overwrite:
+        raise InputError("--resume and --overwrite exclude each other")
     if resume:
         if out is None:
             raise InputError("--resume needs --out RUN (the run folder to continue)")

@@ -117,8 +117,12 @@ class FrameCache:
         data, meta = self._paths(key)
         if not (meta.exists() and data.exists()):
             return None
-        m = json.loads(meta.read_text())
-        if data.stat().st_size != m["frames"] * m["height"] * m["width"] * 3:
+        try:
+            m = json.loads(meta.read_text())
+            ok = all(isinstance(m[k], int) and m[k] > 0 for k in ("frames", "height", "width"))
+        except (OSError, ValueError, KeyError, TypeError):
+            ok = False  # a corrupt or hand-edited entry (issue 12): rebuilt like a missing one
+        if not ok or data.stat().st_size != m["frames"] * m["height"] * m["width"] * 3:
             return None  # torn by something outside our control; rebuild
         return CachedClip(
             source=source.info.path,
@@ -126,9 +130,22 @@ class FrameCache:
             frames=m["frames"],
             height=m["height"],
             width=m["width"],
-            fps=m["fps"],
-            codec=m["codec"],
+            fps=source.info.fps,  # same content, same header
+            codec=source.info.codec,
         )
+
+    def decoded_frames(self, source: FrameSource) -> int | None:
+        """How many frames `source` really decodes to, when a pass over it is on record (a cache
+        entry at any size); None when it has never been decoded."""
+        digest = content_hash(source.info.path)
+        for meta in sorted(self.root.glob(f"{digest}-*.json")):
+            try:
+                frames = json.loads(meta.read_text())["frames"]
+            except (OSError, ValueError, KeyError, TypeError):
+                continue
+            if isinstance(frames, int) and frames >= 0:
+                return frames
+        return None
 
     def get(
         self,
@@ -142,7 +159,14 @@ class FrameCache:
         key = self.key(source, size_hw)  # hashes the file: once per call
         if (hit := self._lookup(key, source)) is not None:
             return hit
-        return self._build(key, source, size_hw, on_frame)
+        try:
+            return self._build(key, source, size_hw, on_frame)
+        except OSError as e:
+            if e.filename is None or not str(e.filename).startswith(str(self.root)):
+                raise
+            raise OSError(
+                e.errno, f"{e.strerror} (the frame cache; set VIDPRED_CACHE elsewhere)", e.filename
+            ) from e
 
     def _build(
         self,

@@ -23,15 +23,30 @@ def fsync_replace(tmp: Path, path: Path) -> None:
 
 
 @contextmanager
+def errors_name(path: Path) -> Iterator[None]:
+    """Re-raise an OSError that names no file, or names a hidden temporary, as one naming `path`:
+    a write to a full disk raises `OSError(28)` with no file name, and the user knows `path`,
+    not `.path.1234.tmp` (issue 12)."""
+    try:
+        yield
+    except OSError as e:
+        named = e.filename is not None and not Path(str(e.filename)).name.startswith(".")
+        if named:
+            raise
+        raise OSError(e.errno, e.strerror or str(e) or type(e).__name__, str(path)) from e
+
+
+@contextmanager
 def atomic_path(path: Path) -> Iterator[Path]:
     """Yield a temporary path beside `path` to write to; on a clean exit it replaces `path`, on an
-    exception it is removed and `path` is untouched."""
+    exception it is removed and `path` is untouched. OSErrors name `path` (`errors_name`)."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
-        yield tmp
-        fsync_replace(tmp, path)
+        with errors_name(path):
+            path.parent.mkdir(parents=True, exist_ok=True)
+            yield tmp
+            fsync_replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
 

@@ -20,7 +20,9 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import warnings
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import cv2
@@ -28,7 +30,7 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from vidpred.errors import InputError
-from vidpred.io.atomic import temp_dir_beside, temp_file_beside
+from vidpred.io.atomic import errors_name, temp_dir_beside, temp_file_beside
 
 IMAGE_EXTENSIONS = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"})
 
@@ -88,6 +90,24 @@ def to_rgb8(im: Image.Image) -> np.ndarray:
     return np.asarray(im.convert("RGB"))
 
 
+_DECODE_ERRORS = (UnidentifiedImageError, OSError, SyntaxError, ValueError)
+
+
+@contextmanager
+def _refusing_bombs(path: Path) -> Iterator[None]:
+    """PIL's decompression-bomb check as an InputError: a header claiming 100000x100000 pixels
+    is refused like any unreadable file rather than decoded (or crashing; issue 12)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        try:
+            yield
+        except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+            raise InputError(
+                f"{path}: its header claims more than {Image.MAX_IMAGE_PIXELS} pixels "
+                "(PIL's decompression-bomb limit); not decoded"
+            ) from None
+
+
 def load_image_rgb(path: Path | str, size: tuple[int, int] | None = None) -> np.ndarray:
     """Read one image as uint8 (H, W, 3); with `size=(w, h)` resize it (area average).
 
@@ -95,12 +115,12 @@ def load_image_rgb(path: Path | str, size: tuple[int, int] | None = None) -> np.
     """
     path = Path(path)
     try:
-        with Image.open(path) as im:
+        with _refusing_bombs(path), Image.open(path) as im:
             if size is not None and im.format == "JPEG":
                 # DCT-domain downscaling: a 1080p JPEG decodes at 1/2..1/8 size for free.
                 im.draft("RGB", size)
             rgb = _load_16bit_colour(path) if _has_16bit_colour(im) else to_rgb8(im)
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
+    except _DECODE_ERRORS as e:
         raise InputError(f"{path}: not an image PIL can decode ({e})") from None
     if size is not None and (rgb.shape[1], rgb.shape[0]) != tuple(size):
         # Area averaging when shrinking, bilinear when enlarging: what swscale's SWS_AREA does
@@ -121,9 +141,9 @@ def _load_16bit_colour(path: Path) -> np.ndarray:
 
 def _image_size(path: Path) -> tuple[int, int]:
     try:
-        with Image.open(path) as im:  # reads the header only
+        with _refusing_bombs(path), Image.open(path) as im:  # reads the header only
             return im.size
-    except (UnidentifiedImageError, OSError, SyntaxError) as e:
+    except _DECODE_ERRORS as e:
         raise InputError(f"{path}: not an image PIL can decode ({e})") from None
 
 
@@ -205,16 +225,17 @@ def write_image(path: Path | str, frame: np.ndarray) -> Path:
     if suffix not in IMAGE_EXTENSIONS:
         allowed = ", ".join(sorted(IMAGE_EXTENSIONS))
         raise InputError(f"{path}: cannot write '{suffix or path.name}' images (use {allowed})")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = temp_file_beside(path)
-    try:
-        image_format = Image.registered_extensions()[suffix]
-        options = {"compress_level": 3} if image_format == "PNG" else {}
-        Image.fromarray(frame).save(tmp, format=image_format, **options)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with errors_name(path):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = temp_file_beside(path)
+        try:
+            image_format = Image.registered_extensions()[suffix]
+            options = {"compress_level": 3} if image_format == "PNG" else {}
+            Image.fromarray(frame).save(tmp, format=image_format, **options)
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
     return path
 
 
@@ -238,8 +259,9 @@ class PngSequenceWriter:
                 f"{self.path}: exists and holds files other than {prefix}*.png; "
                 "refusing to replace it"
             )
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._tmp = temp_dir_beside(self.path, tag="partial")
+        with errors_name(self.path):
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._tmp = temp_dir_beside(self.path, tag="partial")
         self.frames_written = 0
         self._hw: tuple[int, int] | None = None
 
@@ -253,7 +275,8 @@ class PngSequenceWriter:
         self._hw = frame.shape[:2]
         name = f"{self.prefix}{self.start + self.frames_written:0{self.digits}d}.png"
         # compress_level 3: files ~10% larger than PIL's default 6, written ~3x faster.
-        Image.fromarray(frame).save(self._tmp / name, compress_level=3)
+        with errors_name(self.path):
+            Image.fromarray(frame).save(self._tmp / name, compress_level=3)
         self.frames_written += 1
 
     def close(self) -> None:

@@ -12,7 +12,7 @@ Usage::
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -62,6 +62,13 @@ class FrameSource:
         """
         return self._reader.iter_frames(start, stop, size=size)
 
+    def count_frames(self, on_frame: Callable[[], None] | None = None) -> int:
+        """Frames that really decode: a full decode for a video (its header may be wrong); the
+        number of images for a frame folder (each one's header was read on opening)."""
+        if isinstance(self._reader, VideoReader):
+            return self._reader.count_frames(on_frame)
+        return self.info.frames
+
     def read_frame(self, index: int, *, size: tuple[int, int] | None = None) -> np.ndarray:
         """Frame `index` as uint8 (H, W, 3); IndexError past the end."""
         return self._reader.read_frame(index, size=size)
@@ -80,6 +87,8 @@ def open_source(path: Path | str) -> FrameSource:
     """Open one video file or one folder of frames; InputError naming the path otherwise."""
     path = Path(path)
     if not path.exists():
+        if path.is_symlink():
+            raise InputError(f"{path}: a symbolic link to nothing (broken, or a loop)")
         raise InputError(f"{path}: no such file or folder")
     if path.is_dir():
         try:
@@ -160,7 +169,10 @@ def discover_sources(
     seen: set[Path] = set()
     for arg in map(Path, paths):
         if not arg.exists():
-            unreadable.append((arg, "no such file or folder"))
+            broken = arg.is_symlink()
+            unreadable.append(
+                (arg, "a symbolic link to nothing" if broken else "no such file or folder")
+            )
             continue
         if arg.is_dir():
             candidates = _clips_under(arg)
@@ -170,7 +182,7 @@ def discover_sources(
         else:
             candidates = [arg]
         for path in candidates:
-            key = path.resolve()
+            key = Path(os.path.realpath(path))  # Path.resolve raises on a symlink loop
             if key in seen:
                 continue
             seen.add(key)

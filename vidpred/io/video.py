@@ -17,7 +17,7 @@ from __future__ import annotations
 import contextlib
 import os
 import warnings
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from fractions import Fraction
 from pathlib import Path
 
@@ -27,7 +27,7 @@ from av.video.reformatter import VideoReformatter
 from PIL import Image
 
 from vidpred.errors import InputError
-from vidpred.io.atomic import temp_file_beside
+from vidpred.io.atomic import errors_name, temp_file_beside
 from vidpred.io.frames import PngSequenceWriter, check_frame
 
 VIDEO_EXTENSIONS = frozenset(
@@ -163,6 +163,19 @@ class VideoReader:
             raise ValueError(f"size must be (width, height) with both >= 1, got {size}")
         width, height = size if size is not None else (self.width, self.height)
         return self._iter_rgb(start, stop, int(width), int(height))
+
+    def count_frames(self, on_frame: Callable[[], None] | None = None) -> int:
+        """Frames a full sequential decode produces (no colour conversion): the truth where the
+        header is wrong (a truncated AVI claims 444 and decodes 68). Reads the whole file."""
+        count = 0
+        with _open_input(self.path) as container:
+            stream = container.streams.video[0]
+            stream.thread_type = "AUTO"
+            for _ in _decode(container, stream):
+                count += 1
+                if on_frame is not None:
+                    on_frame()
+        return count
 
     def read_frame(self, index: int, *, size: tuple[int, int] | None = None) -> np.ndarray:
         """One frame by index (seeks; prefer `iter_frames` for runs of frames)."""
@@ -301,9 +314,10 @@ class _VideoFileWriter:
         self.path = path
         self.rate = fps
         self._muxer, self._codec, self._pix_fmt, self._options = _OUTPUTS[path.suffix.lower()]
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._tmp: Path | None = temp_file_beside(path)
-        self._container = av.open(str(self._tmp), "w", format=self._muxer)
+        with errors_name(path):
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._tmp: Path | None = temp_file_beside(path)
+            self._container = av.open(str(self._tmp), "w", format=self._muxer)
         self._stream = None
         self._last_pts = -1
 
@@ -327,15 +341,17 @@ class _VideoFileWriter:
             pts = index
         vf.pts, vf.time_base = pts, self._time_base
         self._last_pts = pts
-        for packet in self._stream.encode(vf):
-            self._container.mux(packet)
+        with errors_name(self.path):
+            for packet in self._stream.encode(vf):
+                self._container.mux(packet)
 
     def close(self) -> None:
         try:
-            for packet in self._stream.encode():  # flush frames the encoder still holds
-                self._container.mux(packet)
-            self._container.close()
-            os.replace(self._tmp, self.path)
+            with errors_name(self.path):
+                for packet in self._stream.encode():  # flush frames the encoder still holds
+                    self._container.mux(packet)
+                self._container.close()
+                os.replace(self._tmp, self.path)
         except BaseException:
             self.abort()
             raise

@@ -1,9 +1,12 @@
-"""Where and how tensors run: device choice, mixed precision, torch.distributed setup."""
+"""Where and how tensors run: device choice, mixed precision, torch.distributed setup, and
+Ctrl-C during the training loop."""
 
 from __future__ import annotations
 
 import contextlib
 import os
+import signal
+import threading
 from dataclasses import dataclass
 
 import torch
@@ -86,3 +89,26 @@ def init_distributed(device_name: str) -> Dist:
 def shutdown_distributed(d: Dist) -> None:
     if d.enabled and dist.is_initialized():
         dist.destroy_process_group()
+
+
+class StopOnSigint:
+    """Turns the first Ctrl-C into a request the loop honours after the current step (so the
+    optimiser state is never torn); a second Ctrl-C interrupts at once."""
+
+    def __init__(self) -> None:
+        self.requested = False
+        self._previous = None
+
+    def _handle(self, signum, frame) -> None:
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+
+    def __enter__(self) -> StopOnSigint:
+        if threading.current_thread() is threading.main_thread():
+            self._previous = signal.signal(signal.SIGINT, self._handle)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)

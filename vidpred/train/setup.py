@@ -13,7 +13,7 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import Dataset
 
-from vidpred.config import RunConfig
+from vidpred.config import RunConfig, check_ranges
 from vidpred.data import (
     VAL_SPLITS,
     ClipDataset,
@@ -34,6 +34,9 @@ from vidpred.train.runtime import Dist
 from vidpred.train.sampler import ResumableSampler
 
 LR_SCHEDULES = ("cosine", "constant")
+# vidpred.eval.metrics.ssim's Gaussian window (skimage's): validation scores every run with it,
+# so a smaller crop would fail only after the last step (issue 12).
+SSIM_MIN_SIDE = 11
 
 
 def window_frames(cfg: RunConfig) -> int:
@@ -48,8 +51,10 @@ def flow_backend_of(cfg: RunConfig) -> str | None:
     return resolve_flow_backend(cfg.loss.flow) if uses_flow else None
 
 
-def check_choices(cfg: RunConfig) -> None:
-    """Every option that names one of a few choices, checked before any work: one error line."""
+def check_config(cfg: RunConfig) -> None:
+    """The merged config, checked once before any work: value ranges, then every option that
+    names one of a few choices. One error line for the first problem."""
+    check_ranges(cfg)
     for option, value, choices in (
         ("--task", cfg.train.task, TASKS),
         ("--head", cfg.model.head, HEADS),
@@ -78,11 +83,19 @@ def model_config_of(cfg: RunConfig, *, flow: str | None) -> ModelConfig:
         raise VidpredError(f"--model {m.name}: {e}") from None
 
 
+def smallest_size(stride: int) -> int:
+    """The smallest side a crop may have: a multiple of the U-Net's stride that SSIM can score."""
+    return stride * math.ceil(max(stride, SSIM_MIN_SIDE) / stride)
+
+
 def check_size(cfg: RunConfig, model_cfg: ModelConfig) -> None:
     h, w = cfg.data.size
-    s = model_cfg.stride
-    if h % s or w % s or h < s or w < s:
-        raise VidpredError(f"--size {h}x{w}: height and width must be multiples of {s}")
+    s, least = model_cfg.stride, smallest_size(model_cfg.stride)
+    if h % s or w % s or min(h, w) < least:
+        raise VidpredError(
+            f"--size {h}x{w}: height and width must be multiples of {s}, at least {least} "
+            f"(SSIM's {SSIM_MIN_SIDE}-pixel window)"
+        )
     terms = {t.name for t in parse_loss_spec(cfg.loss.spec).terms}
     if "lpips" in terms and min(h, w) < 32:  # AlexNet's strided stem pools 16 px to nothing
         raise VidpredError(f"--size {h}x{w}: the lpips (AlexNet) loss needs at least 32x32")

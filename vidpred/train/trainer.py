@@ -12,10 +12,7 @@ The network (vidpred.models) maps frames to frames; the objective (vidpred.losse
 
 from __future__ import annotations
 
-import hashlib
 import math
-import signal
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -26,15 +23,19 @@ from torch import Tensor
 from torch.utils.data import DataLoader
 
 from vidpred import checkpoint as ckpt
+from vidpred.checkpoint import weights_digest
 from vidpred.config import RunConfig, save_config
-from vidpred.errors import VidpredError
+from vidpred.errors import CheckpointError, InputError, VidpredError
 from vidpred.flow.backends import build_flow
+from vidpred.io.atomic import errors_name
 from vidpred.io.frames import write_image
 from vidpred.io.grids import comparison_grid
 from vidpred.losses import build_loss
 from vidpred.models import build_model
+from vidpred.train.rundir import RunFolder
 from vidpred.train.runtime import (
     Dist,
+    StopOnSigint,
     autocast,
     init_distributed,
     resolve_device,
@@ -42,7 +43,7 @@ from vidpred.train.runtime import (
 )
 from vidpred.train.scalar_log import ScalarLog
 from vidpred.train.setup import (
-    check_choices,
+    check_config,
     check_size,
     flow_backend_of,
     load_data,
@@ -57,7 +58,8 @@ LOG_EVERY = 10  # steps between metrics.csv rows (each costs one host sync)
 
 
 class TrainingDiverged(VidpredError):
-    """The loss became NaN or infinite; the last checkpoint on disk predates it."""
+    """The loss or the weights became NaN or infinite; the last checkpoint on disk predates it
+    (no checkpoint is ever written with non-finite weights)."""
 
 
 @dataclass
@@ -72,41 +74,10 @@ class TrainSummary:
     weights_digest: str = ""
 
 
-def weights_digest(state: dict[str, Tensor]) -> str:
-    """A short hash of a state dict (every parameter and buffer): equal digests, equal weights."""
-    h = hashlib.blake2b(digest_size=8)
-    for name, t in sorted(state.items()):
-        h.update(name.encode())
-        h.update(t.detach().cpu().contiguous().numpy().tobytes())
-    return h.hexdigest()
-
-
-class _StopOnSigint:
-    """Turns the first Ctrl-C into a request the loop honours after the current step (so the
-    optimiser state is never torn); a second Ctrl-C interrupts at once."""
-
-    def __init__(self) -> None:
-        self.requested = False
-        self._previous = None
-
-    def _handle(self, signum, frame) -> None:
-        if self.requested:
-            raise KeyboardInterrupt
-        self.requested = True
-
-    def __enter__(self) -> _StopOnSigint:
-        if threading.current_thread() is threading.main_thread():
-            self._previous = signal.signal(signal.SIGINT, self._handle)
-        return self
-
-    def __exit__(self, *exc) -> None:
-        if self._previous is not None:
-            signal.signal(signal.SIGINT, self._previous)
-
-
 class Trainer:
     """One training run. The constructor builds every piece from the config, top to bottom;
-    `run` is the loop. Ranks of a DDP job each build one; only rank 0 writes."""
+    `run` is the loop. Ranks of a DDP job each build one; only rank 0 writes, and holds the run
+    folder's lock from here until `close`."""
 
     def __init__(
         self,
@@ -114,16 +85,32 @@ class Trainer:
         dist: Dist,
         *,
         resume: bool,
+        overwrite: bool = False,
         on_frame: Callable[[], None] | None = None,
     ) -> None:
         self.cfg, self.dist, t = cfg, dist, cfg.train
         self.run_dir = Path(t.out)
+        self.overwrite = overwrite
         self.device = resolve_device(t.device, local_rank=dist.local_rank)
-        check_choices(cfg)
+        check_config(cfg)
+        autocast(self.device, t.precision)  # refuses fp16 off CUDA before any work
         torch.manual_seed(t.seed)  # same initial weights on every rank (DDP also broadcasts)
         self.flow = flow_backend_of(cfg)  # `auto` resolved once, for the loss and the model
         self.model_cfg = model_config_of(cfg, flow=self.flow)
         check_size(cfg, self.model_cfg)
+        self.folder = (
+            RunFolder.claim(self.run_dir, resume=resume, overwrite=overwrite)
+            if dist.is_main
+            else None
+        )
+        try:
+            self._build(resume, on_frame)
+        except BaseException:
+            self.close()
+            raise
+
+    def _build(self, resume: bool, on_frame: Callable[[], None] | None) -> None:
+        cfg, dist, t = self.cfg, self.dist, self.cfg.train
         self.data = load_data(cfg, dist, on_frame)
         self.model = build_model(self.model_cfg).to(self.device)
         self.loss_fn = build_loss(cfg.loss.spec, flow=self.flow or "dis", device=self.device)
@@ -133,10 +120,26 @@ class Trainer:
         # References in validation are the eval baselines, which measure motion with DIS.
         self.reference_flow = build_flow("dis")
         self.step, self.best_psnr = 0, -math.inf
+        self._saved_step: int | None = None  # the step of checkpoints/last.pt on disk
         if resume:
             self._restore(self.run_dir / "checkpoints" / "last.pt")
+            if self.step >= self.total_steps:
+                asked = (
+                    f"--epochs {t.epochs} ({self.total_steps} steps)"
+                    if t.epochs
+                    else (f"--steps {t.steps}")
+                )
+                raise InputError(
+                    f"{self.run_dir}: already at step {self.step}; {asked} leaves nothing to "
+                    f"do (give --steps above {self.step} to train further)"
+                )
         self.ddp = wrap_for_ddp(self.model, dist, self.device)
-        self.log = ScalarLog(self.run_dir / "metrics.csv", enabled=dist.is_main)
+
+    def close(self) -> None:
+        """Release the run folder's lock (rank 0)."""
+        if self.folder is not None:
+            self.folder.release()
+            self.folder = None
 
     @property
     def total_steps(self) -> int:
@@ -167,28 +170,57 @@ class Trainer:
         )
 
     def save(self, *, best: bool = False) -> None:
+        """last.pt and model.pt (once per step), and best.pt when `best`; never non-finite
+        weights (issue 12: `--lr inf` used to write all-NaN checkpoints)."""
         if not self.dist.is_main:
             return
-        payload = self._payload("checkpoint")
-        ckpt.atomic_save(payload, self.run_dir / "checkpoints" / "last.pt")
+        if bad := ckpt.non_finite_tensors(self.model.state_dict()):
+            raise TrainingDiverged(
+                f"the weights became NaN or infinite by step {self.step} ({bad[0]}); not saved. "
+                f"{self._last_good()} (try a lower --lr or --precision fp32)"
+            )
+        payload = None
+        if self._saved_step != self.step:
+            payload = self._payload("checkpoint")
+            ckpt.atomic_save(payload, self.run_dir / "checkpoints" / "last.pt")
+            ckpt.atomic_save(self._payload("model"), self.run_dir / "model.pt")
+            self._saved_step = self.step
         if best:
+            payload = payload or self._payload("checkpoint")
             ckpt.atomic_save(payload, self.run_dir / "checkpoints" / "best.pt")
-        ckpt.atomic_save(self._payload("model"), self.run_dir / "model.pt")
+
+    def _last_good(self) -> str:
+        """Which file on disk holds the last good state, in words."""
+        last = self.run_dir / "checkpoints" / "last.pt"
+        if self._saved_step is None or not last.is_file():
+            return "No checkpoint was written before it."
+        return f"{last} (step {self._saved_step}) holds the last good state."
 
     def _restore(self, path: Path) -> None:
         payload = ckpt.load_payload(path, kind="checkpoint", map_location=self.device)
-        if payload["model_config"] != self.model_cfg.to_dict():
-            raise VidpredError(
-                f"{path}: the saved model ({payload['model_config'].get('preset')}) differs from "
-                "the one the config asks for; model options cannot change on --resume"
-            )
-        self.model.load_state_dict(payload["model"])
-        self.optimizer.load_state_dict(payload["optimizer"])
-        self.scaler.load_state_dict(payload["scaler"])
-        self.step = int(payload["step"])
-        # Checkpoints from before best-by-PSNR chose by loss; their choice is not comparable.
-        self.best_psnr = float(payload.get("best_val_psnr", -math.inf))
-        torch.set_rng_state(payload["rng"].cpu())
+        try:
+            saved_model = payload["model_config"]
+            step = payload["step"]
+            if saved_model != self.model_cfg.to_dict():
+                name = saved_model.get("preset") if isinstance(saved_model, dict) else "?"
+                raise VidpredError(
+                    f"{path}: the saved model ({name}) differs from the one the config asks "
+                    "for; model options cannot change on --resume"
+                )
+            if not isinstance(step, int) or isinstance(step, bool) or step < 0:
+                raise ValueError(f"step {step!r} is not a step number")
+            if bad := ckpt.non_finite_tensors(payload["model"]):
+                raise ValueError(f"non-finite weights in {bad[0]}")
+            self.model.load_state_dict(payload["model"])
+            self.optimizer.load_state_dict(payload["optimizer"])
+            self.scaler.load_state_dict(payload["scaler"])
+            # Checkpoints from before best-by-PSNR chose by loss; their choice is not comparable.
+            self.best_psnr = float(payload.get("best_val_psnr", -math.inf))
+            torch.set_rng_state(payload["rng"].cpu())
+        except (KeyError, TypeError, ValueError, RuntimeError, AttributeError) as e:
+            first = (str(e).strip().splitlines() or [type(e).__name__])[0][:160]
+            raise CheckpointError(f"{path}: not a usable training checkpoint ({first})") from None
+        self.step = self._saved_step = step
 
     # -- one step ---------------------------------------------------------------------------
     def train_step(self, batch: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
@@ -229,16 +261,18 @@ class Trainer:
     # -- the loop ---------------------------------------------------------------------------
     def run(self, on_step: Callable[[int, dict[str, float]], None] | None = None) -> TrainSummary:
         t = self.cfg.train
-        if self.dist.is_main:
-            self.run_dir.mkdir(parents=True, exist_ok=True)
+        if self.folder is not None:
+            self.folder.prepare(overwrite=self.overwrite)
             save_config(self._resolved_config(), self.run_dir / "config.toml")
-            self.log.truncate_after(self.step)
+        # Opened only now: with --overwrite the earlier run's metrics.csv is gone by here.
+        self.log = ScalarLog(self.run_dir / "metrics.csv", enabled=self.dist.is_main)
+        self._log(None)
         self.model.train()
         t0 = time.perf_counter()
         since = (t0, self.step)
         pending: list[tuple[int, Tensor, dict[str, Tensor]]] = []
         last_loss, val, loader = math.nan, {}, None
-        with _StopOnSigint() as sigint:
+        with StopOnSigint() as sigint:
             if self.step == 0:
                 # The untrained model is a baseline (copy-last; linear for the flow head): score
                 # it, so best.pt is never worse on validation than where training started.
@@ -263,12 +297,12 @@ class Trainer:
                     since, pending = (time.perf_counter(), self.step), []
                     if on_step:
                         on_step(self.step, {"loss": last_loss})
+                if ckpt_due:  # before validating: a failure there must not lose the steps
+                    self.save()
                 if val_due:
                     val = self._validate_and_sample(
                         at_end, sample=self._due(t.sample_every, at_end)
                     )
-                if ckpt_due:
-                    self.save()
             if sigint.requested:  # Ctrl-C: keep what was learnt, exit cleanly
                 if pending:
                     last_loss = self._flush(pending, *since)
@@ -313,9 +347,8 @@ class Trainer:
         if len(bad):
             step = pending[int(bad[0])][0]
             raise TrainingDiverged(
-                f"the loss became {losses[int(bad[0])].item()} at step {step}; "
-                f"{self.run_dir / 'checkpoints' / 'last.pt'} holds the last good state "
-                "(try a lower --lr or --precision fp32)"
+                f"the loss became {losses[int(bad[0])].item()} at step {step}. "
+                f"{self._last_good()} (try a lower --lr or --precision fp32)"
             )
         keys = pending[-1][2].keys()
         row = {"step": self.step, "loss": losses.mean().item()}
@@ -325,8 +358,17 @@ class Trainer:
         row["lr"] = self.optimizer.param_groups[0]["lr"]
         row["steps_per_s"] = (self.step - since_step) / elapsed
         row["samples_per_s"] = row["steps_per_s"] * self.cfg.train.batch_size * self.dist.world
-        self.log.write(row)
+        self._log(row)
         return row["loss"]
+
+    def _log(self, row: dict[str, float] | None) -> None:
+        """Append `row` to metrics.csv (None: drop the rows after this step); a failed write
+        names the file (an append to a full disk raises an OSError that names none)."""
+        with errors_name(self.log.path):
+            if row is None:
+                self.log.truncate_after(self.step)
+            else:
+                self.log.write(row)
 
     def _resolved_config(self) -> RunConfig:
         """The config as run: `auto` flow and validation split replaced by what they became."""
@@ -339,7 +381,7 @@ class Trainer:
         val: dict[str, float] = {}
         if self.dist.is_main:
             val, first = self.validate()
-            self.log.write({"step": self.step, **val})
+            self._log({"step": self.step, **val})
             if val["val_psnr"] > self.best_psnr:
                 self.best_psnr = val["val_psnr"]
                 self.save(best=True)
@@ -357,18 +399,23 @@ def train(
     cfg: RunConfig,
     *,
     resume: bool = False,
+    overwrite: bool = False,
     on_ready: Callable[[Trainer], None] | None = None,
     on_step: Callable[[int, dict[str, float]], None] | None = None,
     on_frame: Callable[[], None] | None = None,
 ) -> TrainSummary:
-    """Train as `cfg` says; with `resume`, continue `cfg.train.out` from its last checkpoint.
+    """Train as `cfg` says; with `resume`, continue `cfg.train.out` from its last checkpoint; with
+    `overwrite`, replace the run already there (else one there is refused: vidpred.train.rundir).
     Callbacks: `on_frame` per frame decoded into the cache, `on_ready` once the data and model
     are set up, `on_step` at every log interval."""
     d = init_distributed(cfg.train.device)
     try:
-        trainer = Trainer(cfg, d, resume=resume, on_frame=on_frame)
-        if on_ready:
-            on_ready(trainer)
-        return trainer.run(on_step)
+        trainer = Trainer(cfg, d, resume=resume, overwrite=overwrite, on_frame=on_frame)
+        try:
+            if on_ready:
+                on_ready(trainer)
+            return trainer.run(on_step)
+        finally:
+            trainer.close()
     finally:
         shutdown_distributed(d)
