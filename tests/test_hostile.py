@@ -256,6 +256,7 @@ BAD_CONFIGS = [
     ([], "[train]\nsteps = 0\n", "--steps ([train] steps) = 0"),
     ([], "[train]\nbatch_size = 0\n", "--batch-size ([train] batch_size) = 0"),
     ([], "[data]\nval_fraction = 1.5\n", "[data] val_fraction = 1.5"),
+    ([], "[data]\nsynthetic = 1.0\n", "--synthetic ([data] synthetic) = 1.0"),
     (["--size", "8"], None, "at least 16"),
     (["--size", "12"], None, "multiples of 8"),
     (["--precision", "fp16"], None, "fp16"),

@@ -162,6 +162,7 @@ _RANGES = [
     ("data", "stride", "--stride", _positive, ">= 1"),
     ("data", "size", "--size", lambda v: len(v) == 2 and min(v) >= 1, "two sizes >= 1 (H, W)"),
     ("data", "val_fraction", None, lambda v: 0 <= v < 1, "in [0, 1)"),
+    ("data", "synthetic", "--synthetic", lambda v: 0 <= v <= 0.95, "a share from 0 to 0.95"),
     ("train", "steps", "--steps", _positive, ">= 1"),
     ("train", "epochs", "--epochs", _non_negative, ">= 0"),
     ("train", "batch_size", "--batch-size", _positive, ">= 1"),

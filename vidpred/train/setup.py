@@ -63,8 +63,6 @@ def check_config(cfg: RunConfig) -> None:
     ):
         if value not in choices:
             raise VidpredError(f"{option} {value}: use one of {', '.join(choices)}")
-    if not 0 <= cfg.data.synthetic <= 0.95:
-        raise VidpredError(f"--synthetic {cfg.data.synthetic}: use a share from 0 to 0.95")
 
 
 def model_config_of(cfg: RunConfig, *, flow: str | None) -> ModelConfig:
