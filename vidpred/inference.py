@@ -134,7 +134,7 @@ def resize(frames: Tensor, size: tuple[int, int]) -> Tensor:
 @torch.no_grad()
 def predict_future(lm: LoadedModel, context: Tensor, frames: int) -> Tensor:
     """`(B, K, C, H, W)` context (any H, W; padded to the model's stride) -> `(B, frames, C, H, W)`
-    by autoregressive rollout."""
+    by `vidpred.models.rollout` (fed back for a pixel head, direct for a flow head)."""
     K = lm.config.context
     if context.ndim != 5 or context.shape[1] < K:
         raise ValueError(f"context must be (B, T>={K}, C, H, W); got {tuple(context.shape)}")

@@ -4,7 +4,7 @@ The network (vidpred.models) maps frames to frames; the objective (vidpred.losse
 (prediction, target) to (loss, logs); this module puts them on data and keeps the run folder:
 
     RUN/config.toml          the effective config (flags > --config file > defaults)
-    RUN/checkpoints/last.pt  everything needed to resume bit for bit (and best.pt, by val loss)
+    RUN/checkpoints/last.pt  everything needed to resume bit for bit (best.pt: by val PSNR)
     RUN/model.pt             what predict / interpolate / eval take
     RUN/metrics.csv          one row per log interval and per validation
     RUN/samples/             context | target | prediction | error, per sample step
