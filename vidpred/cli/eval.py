@@ -23,9 +23,9 @@ from vidpred.eval.evaluate import (
     evaluate_models,
     models_task,
     summary_json,
-    write_outputs,
 )
 from vidpred.eval.metrics import HIGHER_IS_BETTER, PSNR_CAP, LPIPSMetric, plan_metrics
+from vidpred.eval.outputs import write_outputs
 from vidpred.inference import load_model
 from vidpred.train.runtime import resolve_device
 

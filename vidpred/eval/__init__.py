@@ -11,7 +11,6 @@ from vidpred.eval.evaluate import (
     evaluate_folders,
     evaluate_models,
     summary_json,
-    write_outputs,
 )
 from vidpred.eval.metrics import (
     HIGHER_IS_BETTER,
@@ -25,6 +24,7 @@ from vidpred.eval.metrics import (
     psnr,
     ssim,
 )
+from vidpred.eval.outputs import remove_stale_figures, write_outputs
 from vidpred.eval.report import (
     Animation,
     EvalSummary,
@@ -59,6 +59,7 @@ __all__ = [
     "paired",
     "plan_metrics",
     "psnr",
+    "remove_stale_figures",
     "render_report",
     "split_window",
     "ssim",
