@@ -359,3 +359,20 @@ def test_skipped_files_are_named_on_stderr(setup, tmp_path):
     assert any("short.mp4: skipped" in line and "frames" in line for line in notes)
     assert any("broken.mp4: skipped" in line for line in notes)
     json.loads(result.stdout)  # stdout stays clean JSON
+
+
+def test_a_full_disk_is_one_line_naming_the_file(setup, tmp_path, monkeypatch):
+    import errno
+
+    from vidpred.eval import outputs
+
+    def full(out, summary):
+        raise OSError(errno.ENOSPC, "No space left on device", str(out / "report.html"))
+
+    monkeypatch.setattr(outputs, "write_report", full)
+    data, (a, _) = setup
+    result = invoke("eval", a, data, "--metrics", "psnr", "--out", tmp_path / "ev")
+    assert result.exit_code == 2
+    assert result.stderr.strip() == (
+        f"error: {tmp_path / 'ev' / 'report.html'}: cannot write (No space left on device)"
+    )
