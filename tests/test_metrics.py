@@ -13,8 +13,16 @@ from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 from vidpred import weights
 from vidpred.errors import SpecError, VidpredError, WeightsMissingError
 from vidpred.eval import metrics
-from vidpred.eval.metrics import LPIPSMetric, compute_metrics, plan_metrics, psnr, ssim
-from vidpred.eval.stats import summarize, summarize_metrics
+from vidpred.eval.metrics import (
+    PSNR_CAP,
+    LPIPSMetric,
+    capped_psnr,
+    compute_metrics,
+    plan_metrics,
+    psnr,
+    ssim,
+)
+from vidpred.eval.stats import paired, summarize, summarize_metrics
 
 TOL = 1e-4  # the issue's per-frame tolerance against skimage
 
@@ -125,6 +133,19 @@ def test_perfect_prediction():
     x = scene(2, 3, 20, 20, 11)
     assert torch.isinf(psnr(x, x)).all()
     torch.testing.assert_close(ssim(x, x), torch.ones(2, dtype=torch.float64))
+
+
+def test_psnr_cap_is_one_grey_level_everywhere():
+    # Issue 10: 8-bit video cannot tell an error below one grey level from none at all.
+    assert abs(PSNR_CAP - 48.1308) < 1e-4
+    still = scene(1, 3, 16, 16, 12).expand(4, 3, 16, 16)  # (T, C, H, W): a static clip
+    copy_last = still[:-1]  # each frame predicted by the one before it
+    assert (capped_psnr(copy_last, still[1:]) == PSNR_CAP).all()
+    assert (capped_psnr(still + 0.4 / 255, still) == PSNR_CAP).all()  # ~56 dB uncapped
+    assert psnr(still + 0.4 / 255, still)[0] > 55
+    off_by_two = capped_psnr(still + 2 / 255, still)
+    torch.testing.assert_close(off_by_two, torch.full((4,), 20 * np.log10(255 / 2)).double())
+    assert (compute_metrics(still, still, metrics=("psnr",))["psnr"] == PSNR_CAP).all()
 
 
 @pytest.mark.parametrize(
@@ -346,3 +367,40 @@ def test_infinite_values_propagate_without_spoiling_other_steps():
     assert s["mean"] == np.inf and s["per_step"][1]["mean"] == np.inf
     assert s["per_step"][0] == {"mean": 30.0, "std": 0.0, "ci95": [30.0, 30.0]}
     assert repr(summarize_metrics({"psnr": values})["psnr"]) == repr(s)  # nan != nan
+
+
+# --- paired comparison with a baseline (issue 10) ------------------------------------------------
+
+
+def test_paired_delta_and_win_rate_on_hand_made_numbers():
+    model = np.array([30.0, 31.0, 29.0, 32.0])
+    base = np.array([29.0, 31.0, 30.0, 30.0])  # deltas 1, 0, -1, 2: a win, a tie, a loss, a win
+    p = paired(model, base)
+    assert p["delta"] == pytest.approx(0.5) and p["win_rate"] == pytest.approx(2.5 / 4)
+    assert set(p) == {"delta", "ci95", "win_rate"}
+    # Lower is better (LPIPS): the delta keeps its sign, wins are counted the other way.
+    q = paired(np.array([0.1, 0.2, 0.4]), np.array([0.2, 0.2, 0.3]), higher_is_better=False)
+    assert q["delta"] == pytest.approx(0.0) and q["win_rate"] == pytest.approx(1.5 / 3)
+    # Several steps per window: a window's score is its mean over the steps.
+    r = paired(np.array([[30.0, 28.0], [30.0, 30.0]]), np.array([[29.0, 30.0], [31.0, 28.0]]))
+    assert r["delta"] == pytest.approx(0.0) and r["win_rate"] == pytest.approx(0.5)
+    with pytest.raises(ValueError, match="one shape"):
+        paired(np.zeros(3), np.zeros(4))
+
+
+def test_paired_ci95_is_a_bootstrap_of_the_differences_with_the_same_draws():
+    rng = np.random.default_rng(5)
+    base = rng.normal(30, 3, size=40)
+    model = base + rng.normal(0.3, 0.5, size=40)  # correlated with the baseline, as real pairs
+    got = paired(model, base)
+    # By hand: draw 40 windows with replacement 1000 times (seed 0, as `summarize`), average the
+    # differences of the drawn windows, take the 2.5th and 97.5th percentiles.
+    counts = np.random.default_rng(0).multinomial(40, np.full(40, 1 / 40), size=1000)
+    d = model - base
+    means = [d[np.repeat(np.arange(40), c)].mean() for c in counts]
+    assert got["ci95"] == pytest.approx(list(np.percentile(means, [2.5, 97.5])), rel=1e-12)
+    # Pairing is what makes the interval narrow: the unpaired intervals overlap widely.
+    lo, hi = got["ci95"]
+    assert 0 < lo < hi and hi - lo < 0.5 * (
+        summarize(model)["ci95"][1] - summarize(model)["ci95"][0]
+    )

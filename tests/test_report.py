@@ -21,7 +21,7 @@ from vidpred.eval.report import (
     render_report,
     write_report,
 )
-from vidpred.eval.stats import summarize
+from vidpred.eval.stats import paired, summarize
 
 CHROMIUM = Path("/usr/bin/chromium")
 
@@ -67,17 +67,30 @@ def _values(rng, n, T, base, slope):
 def _models(T: int = 6, n: int = 12) -> list[ModelSummary]:
     rng = np.random.default_rng(0)
 
-    def stats(psnr, ssim, lpips):
+    def values(psnr, ssim, lpips):
         return {
-            "psnr": summarize(_values(rng, n, T, psnr, -0.8)),
-            "ssim": summarize(_values(rng, n, T, ssim, -0.02)),
-            "lpips": summarize(_values(rng, n, T, lpips, 0.01)),
+            "psnr": _values(rng, n, T, psnr, -0.8),
+            "ssim": _values(rng, n, T, ssim, -0.02),
+            "lpips": _values(rng, n, T, lpips, 0.01),
         }
 
+    def stats(v):
+        return {m: summarize(x) for m, x in v.items()}
+
+    def vs(v, base):
+        higher = {"psnr": True, "ssim": True, "lpips": False}
+        return {
+            "copy last frame": {m: paired(v[m], base[m], higher_is_better=higher[m]) for m in v}
+        }
+
+    base = values(26, 0.85, 0.12)
+    a = values(31, 0.93, 0.06)  # clearly better than the baseline on every metric
+    b = {m: x + rng.normal(0, 0.01, x.shape) for m, x in base.items()}  # the baseline, roughly
+    b["psnr"] = base["psnr"] - 0.5  # worse in PSNR on every window
     return [
-        ModelSummary("corr-l1", stats(31, 0.93, 0.06), description="runs/a/last.pt"),
-        ModelSummary("l1 <plain>", stats(30, 0.92, 0.08)),
-        ModelSummary("copy last frame", stats(26, 0.85, 0.12), baseline=True),
+        ModelSummary("corr-l1", stats(a), description="runs/a/last.pt", paired=vs(a, base)),
+        ModelSummary("l1 <plain>", stats(b), paired=vs(b, base)),
+        ModelSummary("copy last frame", stats(base), baseline=True),
     ]
 
 
@@ -116,12 +129,18 @@ def test_report_structure(tmp_path):
 
     # Summary table: one row per model with mean ± std and a CI, best PSNR in bold.
     summary = page.tables[0]
-    assert summary[0] == ["model", "clips", "PSNR (dB) ↑", "SSIM ↑", "LPIPS ↓"]
+    metrics = ["PSNR (dB) ↑", "SSIM ↑", "LPIPS ↓"]
+    assert summary[0] == ["model", "clips", *metrics, "Δ vs copy last frame"]
     names = [row[0] for row in summary[1:]]
     assert names[0] == "corr-l1" + "runs/a/last.pt"  # name, then the description below it
     assert names[1:] == ["l1 <plain>", "copy last frame baseline"]  # escaped, then parsed
     assert all(row[1] == "12" for row in summary[1:])
-    assert all("±" in cell and "[" in cell for row in summary[1:] for cell in row[2:])
+    assert all("±" in cell and "[" in cell for row in summary[1:] for cell in row[2:5])
+    # Paired columns: a line per metric, coloured by whether the paired CI excludes zero.
+    assert summary[1][5].startswith("PSNR +4.85 [+4.56, +5.11] · wins 100%")
+    assert "LPIPS −0.0597" in summary[1][5] and summary[3][5] == ""  # none for the baseline
+    verdicts = [a["class"] for a in page.find("div") if a.get("class") in ("better", "worse")]
+    assert verdicts[:3] == ["better"] * 3 and verdicts[3] == "worse"  # l1 loses in PSNR
     # One per-step plot (SVG) and one per-step table per metric, six steps each.
     assert len(page.find("svg")) == 3
     assert len(page.tables) == 1 + 3
@@ -144,6 +163,23 @@ def test_report_is_self_contained(tmp_path):
     assert all(u.startswith("data:") for u in links if u)
     assert not page.find("script") and not page.find("link")
     assert "http://" not in source and "https://" not in source
+
+
+def test_text_from_the_data_is_escaped_everywhere(tmp_path):
+    evil = "x' onmouseover='alert(1)\"<script>"
+    models = [ModelSummary(evil, {"psnr": summarize(np.full((3, 2), 30.0))}, description=evil)]
+    source = render_report(EvalSummary(models=models, details={evil: evil}, notes=[evil]))
+    assert "<script>" not in source and "onmouseover='" not in source
+    assert not Page(source).find("script")
+
+
+def test_the_template_ships_in_the_package():
+    import importlib.resources
+
+    template = importlib.resources.files("vidpred.eval") / "templates" / "report.html.j2"
+    assert template.is_file() and "autoescape" in Path(__file__).parents[1].joinpath(
+        "vidpred/eval/report.py"
+    ).read_text(encoding="utf-8")
 
 
 def test_single_step_has_no_plots_and_missing_metric_shows_dash(tmp_path):

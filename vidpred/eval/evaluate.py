@@ -1,18 +1,23 @@
 """`vidpred eval`: score models (and baselines) on held-out windows, or any system's output frames
-against ground truth; summarise with confidence intervals; write metrics.json, per_clip.csv,
-comparison grids and report.html.
+against ground truth; summarise with confidence intervals and check thresholds (`outputs` writes
+the files).
 
-Model mode: windows of `context + horizon` frames (centre crop, fixed order, non-overlapping),
-each model predicts `horizon` frames from its last K context frames (autoregressive rollout),
-and every predicted frame is scored against the truth. Folder mode: frame i of `--pred` is scored
-against frame i of `--target` (sorted by name).
+Model mode, prediction: windows of `context + horizon` frames (centre crop, fixed order,
+non-overlapping), each model predicts `horizon` frames from its last K context frames
+(autoregressive rollout), and every predicted frame is scored against the truth.
+Model mode, interpolation: every other frame is dropped and predicted from its two neighbours
+(windows of three frames, one starting every second frame), and scored against the truth.
+With no model, the baselines alone say how hard the footage is.
+Folder mode: frame i of `--pred` is scored against frame i of `--target` (sorted by name).
+
+When baselines are given, every model is also compared with each of them on the same windows
+(`stats.paired`: mean delta, its bootstrap ci95, win rate), under `"paired"` in the summary.
 """
 
 from __future__ import annotations
 
-import csv
 import heapq
-import json
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,24 +27,35 @@ import torch
 from torch import Tensor
 from torch.utils.data import DataLoader
 
-from vidpred import __version__
 from vidpred.data import ClipDataset, load_clips
+from vidpred.data.dataset import Skipped
 from vidpred.errors import InputError
-from vidpred.eval.metrics import HIGHER_IS_BETTER, PSNR_CAP, LPIPSMetric, compute_metrics
-from vidpred.eval.report import Animation, EvalSummary, Figure, ModelSummary, write_report
-from vidpred.eval.stats import summarize_metrics
+from vidpred.eval.baselines import (
+    BASELINES,
+    NEEDS_FLOW,
+    baseline_frames,
+    check_baselines,
+    split_window,
+)
+from vidpred.eval.metrics import HIGHER_IS_BETTER, LPIPSMetric, compute_metrics
+from vidpred.eval.stats import paired, summarize_metrics
 from vidpred.flow.backends import build_flow
-from vidpred.flow.motion import extrapolate_linear
-from vidpred.inference import LoadedModel, predict_future, to_tensor
-from vidpred.io.atomic import atomic_path
-from vidpred.io.frames import FrameFolderReader, write_image
-from vidpred.io.grids import comparison_grid, error_map, grid, to_uint8
-from vidpred.io.video import write_frames
+from vidpred.inference import LoadedModel, interpolate_at, predict_future, to_tensor
+from vidpred.io.frames import FrameFolderReader
 
-BASELINES = {
-    "copy-last": "repeat the last context frame",
-    "linear": "extrapolate the last context frame along DIS flow (constant velocity)",
-}
+
+@dataclass(frozen=True)
+class Threshold:
+    """A `--fail-under`/`--fail-over` limit on a model's mean of `metric`, or, with `baseline`,
+    on its paired mean delta against that baseline (`delta-psnr:copy-last=0`)."""
+
+    metric: str
+    value: float
+    baseline: str | None = None
+
+    @property
+    def label(self) -> str:
+        return f"delta-{self.metric}:{self.baseline}" if self.baseline else self.metric
 
 
 @dataclass
@@ -56,9 +72,8 @@ class Scores:
             self.values.setdefault(metric, []).append(v.detach().cpu().double().numpy())
 
     def table(self, metric: str) -> np.ndarray:
-        """`(windows, T)` with PSNR capped (identical frames are inf, as in skimage)."""
-        x = np.concatenate(self.values[metric])
-        return np.minimum(x, PSNR_CAP) if metric == "psnr" else x
+        """`(windows, T)`; PSNR is already capped (`metrics.capped_psnr`)."""
+        return np.concatenate(self.values[metric])
 
 
 @dataclass
@@ -67,25 +82,40 @@ class EvalResult:
     metrics: tuple[str, ...]
     windows: list[tuple[str, int]]  # (clip, first frame) per row of every table
     details: dict[str, str]
+    task: str = "predict"
+    skipped: list[Skipped] = field(default_factory=list)
     worst: list[tuple[float, int, dict[str, Tensor]]] = field(default_factory=list)
 
     def summary(self) -> dict[str, dict[str, dict]]:
-        return {
+        """`{name: {metric: summarize(...)}}`; a model (not a baseline) also gets
+        `"paired": {baseline: {metric: {"delta", "ci95", "win_rate"}}}` when baselines ran."""
+        out = {
             s.name: summarize_metrics({m: s.table(m) for m in self.metrics}) for s in self.scores
         }
+        baselines = [s for s in self.scores if s.baseline]
+        for s in self.scores:
+            if s.baseline or not baselines:
+                continue
+            out[s.name]["paired"] = {
+                b.name: {
+                    m: paired(s.table(m), b.table(m), higher_is_better=HIGHER_IS_BETTER[m])
+                    for m in self.metrics
+                }
+                for b in baselines
+            }
+        return out
 
 
 # -- predictions -------------------------------------------------------------------------------
 
 
-def baseline_predict(name: str, context: Tensor, horizon: int, *, flow=None) -> Tensor:
-    """`(B, K, C, H, W)` context -> `(B, horizon, C, H, W)` for a named baseline."""
-    last = context[:, -1]
-    if name == "copy-last":
-        return last[:, None].expand(-1, horizon, -1, -1, -1)
-    if name == "linear":
-        return extrapolate_linear(context, horizon, flow=flow)
-    raise InputError(f"--baseline {name}: unknown; choose from {', '.join(BASELINES)}")
+def models_task(models: Sequence[tuple[str, LoadedModel]]) -> str | None:
+    """The task every model was trained for (None without models); InputError if they differ."""
+    tasks = {lm.config.task: lm.path for _, lm in models}
+    if len(tasks) > 1:
+        listed = " and ".join(f"{path} ({task})" for task, path in tasks.items())
+        raise InputError(f"{listed}: models of different tasks; evaluate them separately")
+    return next(iter(tasks), None)
 
 
 def evaluate_models(
@@ -102,32 +132,47 @@ def evaluate_models(
     keep_worst: int = 8,
     on_progress: Callable[[int, int], None] | None = None,
 ) -> EvalResult:
-    """Score every model and baseline on the same windows of `data`."""
+    """Score every model and baseline on the same windows of `data` (prediction or
+    interpolation, as the models were trained; with no model, as the baselines are)."""
     if not models and not baselines:
         raise InputError("nothing to evaluate: give a model.pt or a --baseline")
-    for b in baselines:
-        if b not in BASELINES:
-            raise InputError(f"--baseline {b}: unknown; choose from {', '.join(BASELINES)}")
+    task = check_baselines(baselines, models_task(models))
+    if task == "interpolate" and horizon != 1:
+        raise InputError(
+            f"--horizon {horizon}: interpolation predicts the one frame between two neighbours; "
+            "leave --horizon at 1"
+        )
     first = models[0][1] if models else None
     size = size or (first.size if first else (64, 64))
     stride = first.stride if first else 1
-    K = max([lm.config.context for _, lm in models] + [2 if "linear" in baselines else 1])
-    clips, skipped = load_clips(data, size=size, frames=K + horizon, stride=stride)
-    span = (K + horizon) * stride
-    ds = ClipDataset(clips, frames=K + horizon, size=size, stride=stride, step=span)
+    if task == "interpolate":
+        K, frames, step = 2, 3, 2 * stride  # (a, middle, b); each middle frame scored once
+    else:
+        K = max([lm.config.context for _, lm in models] + [2 if "linear" in baselines else 1])
+        frames, step = K + horizon, (K + horizon) * stride  # non-overlapping windows
+    clips, skipped = load_clips(data, size=size, frames=frames, stride=stride)
+    ds = ClipDataset(clips, frames=frames, size=size, stride=stride, step=step)
     n = min(len(ds), max_clips) if max_clips > 0 else len(ds)
     device = first.device if first else torch.device("cpu")
-    flow = build_flow("dis") if "linear" in baselines else None
+    flow = build_flow("dis") if NEEDS_FLOW & set(baselines) else None
     scores = [Scores(name) for name, _ in models] + [
-        Scores(b, baseline=True, description=BASELINES[b]) for b in baselines
+        Scores(b, baseline=True, description=BASELINES[task][b]) for b in baselines
     ]
+    shape = (
+        f"the middle frame of 3, stride {stride}"
+        if task == "interpolate"
+        else f"context {K}, horizon {horizon}, stride {stride}"
+    )
     result = EvalResult(
         scores=scores,
         metrics=tuple(metrics),
         windows=[(str(clips[c].source), s) for c, s in (ds.locate(i) for i in range(n))],
+        task=task,
+        skipped=list(skipped),
         details={
             "data": ", ".join(map(str, data)),
-            "windows": f"{n} ({len(clips)} clips; context {K}, horizon {horizon}, stride {stride})",
+            "task": task,
+            "windows": f"{n} ({len(clips)} clips; {shape})",
             "size": f"{size[0]}x{size[1]} (H x W), centre crop",
             **{f"model {name}": f"{lm.path} (step {lm.step})" for name, lm in models},
             **({"skipped": "; ".join(f"{s.path}: {s.reason}" for s in skipped)} if skipped else {}),
@@ -136,27 +181,34 @@ def evaluate_models(
     loader = DataLoader(torch.utils.data.Subset(ds, range(n)), batch_size=batch_size)
     done = 0
     for batch in loader:
-        frames = batch.to(device)  # (B, K + horizon, C, H, W)
-        context, truth = frames[:, :K], frames[:, K:]
-        preds = [predict_future(lm, context[:, -lm.config.context :], horizon) for _, lm in models]
-        preds += [baseline_predict(b, context, horizon, flow=flow) for b in baselines]
+        window = batch.to(device)  # (B, frames, C, H, W)
+        inputs, truth = split_window(window, task=task, context=K)
+        preds = [_model_frames(lm, inputs, task=task, horizon=horizon) for _, lm in models]
+        preds += [baseline_frames(b, inputs, horizon, flow=flow) for b in baselines]
         per_model = []
         for s, pred in zip(scores, preds, strict=True):
             values = compute_metrics(pred, truth, metrics=metrics, lpips_model=lpips_model)
             s.add(values)
             per_model.append(values)
-        _keep_worst(result, per_model[0], done, context, truth, preds, keep_worst)
-        done += frames.shape[0]
+        _keep_worst(result, per_model[0], done, inputs, truth, preds, keep_worst)
+        done += window.shape[0]
         if on_progress:
             on_progress(done, n)
     return result
+
+
+def _model_frames(lm: LoadedModel, inputs: Tensor, *, task: str, horizon: int) -> Tensor:
+    """`(B, horizon, C, H, W)`: a rollout from the model's last K frames, or the middle frame."""
+    if task == "interpolate":
+        return interpolate_at(lm, inputs[:, 0], inputs[:, 1], 0.5)[:, None]
+    return predict_future(lm, inputs[:, -lm.config.context :], horizon)
 
 
 def _keep_worst(result: EvalResult, values, offset, context, truth, preds, k: int) -> None:
     """Keep the `k` windows where the first model (or baseline) scores worst, with their frames."""
     metric = "psnr" if "psnr" in values else next(iter(values))
     sign = 1.0 if HIGHER_IS_BETTER[metric] else -1.0
-    score = values[metric].clamp(max=PSNR_CAP).mean(dim=1).cpu()  # (B,)
+    score = values[metric].mean(dim=1).cpu()  # (B,)
     for b in range(score.shape[0]):
         item = (-sign * float(score[b]), offset + b)  # heap keeps the k largest = worst
         frames = {
@@ -218,108 +270,21 @@ def check_thresholds(
     summary: dict[str, dict[str, dict]],
     scores: Sequence[Scores],
     *,
-    under: dict[str, float],
-    over: dict[str, float],
+    under: Sequence[Threshold] = (),
+    over: Sequence[Threshold] = (),
 ) -> list[str]:
-    """One line per missed threshold, for models (baselines are context, not candidates)."""
+    """One line per missed threshold, for models (baselines are context, not candidates; with
+    no model, the first baseline). A value equal to the limit passes."""
     failures = []
     candidates = [s.name for s in scores if not s.baseline] or [scores[0].name]
     for name in candidates:
-        for metric, limit in under.items():
-            value = summary[name][metric]["mean"]
-            if not value >= limit:
-                failures.append(f"FAIL {name}: {metric} {value:.4g} < {limit:g}")
-        for metric, limit in over.items():
-            value = summary[name][metric]["mean"]
-            if not value <= limit:
-                failures.append(f"FAIL {name}: {metric} {value:.4g} > {limit:g}")
+        for limits, fails, sign in ((under, float.__lt__, "<"), (over, float.__gt__, ">")):
+            for t in limits:
+                if t.baseline is None:
+                    value = summary[name][t.metric]["mean"]
+                else:
+                    value = summary[name]["paired"][t.baseline][t.metric]["delta"]
+                if math.isnan(value) or fails(float(value), t.value):
+                    what = f"{t.metric} vs {t.baseline} delta" if t.baseline else t.metric
+                    failures.append(f"FAIL {name}: {what} {value:.4g} {sign} {t.value:g}")
     return failures
-
-
-def write_outputs(result: EvalResult, out: Path, *, settings: dict, notes: Sequence[str]) -> None:
-    """metrics.json, per_clip.csv, grids/*.png, animations/*.gif and report.html in `out`."""
-    out.mkdir(parents=True, exist_ok=True)
-    summary = result.summary()
-    record = {
-        "vidpred": __version__,
-        "settings": settings,
-        "details": result.details,
-        "notes": list(notes),
-        "summary": summary,
-    }
-    with atomic_path(out / "metrics.json") as tmp:
-        tmp.write_text(json.dumps(record, indent=2, allow_nan=True))
-    with atomic_path(out / "per_clip.csv") as tmp, open(tmp, "w", newline="") as fh:
-        w = csv.writer(fh)
-        w.writerow(["model", "clip", "first_frame", "step", *result.metrics])
-        for s in result.scores:
-            tables = [s.table(m) for m in result.metrics]
-            for i, (clip, first) in enumerate(result.windows):
-                for t in range(tables[0].shape[1]):
-                    w.writerow([s.name, clip, first, t + 1, *(f"{x[i, t]:.6g}" for x in tables)])
-    figures, animations = _figures(result, out)
-    report = EvalSummary(
-        models=[
-            ModelSummary(s.name, summary[s.name], baseline=s.baseline, description=s.description)
-            for s in result.scores
-        ],
-        metrics=result.metrics,
-        details=result.details,
-        notes=list(notes),
-        grids=figures,
-        animations=animations,
-        lpips_net=settings.get("lpips_net", "alex"),
-    )
-    write_report(out, report)
-
-
-def _figures(result: EvalResult, out: Path) -> tuple[list[Figure], list[Animation]]:
-    figures, animations = [], []
-    names = [s.name for s in result.scores]
-    metric = "psnr" if "psnr" in result.metrics else result.metrics[0]
-    worst = sorted(result.worst, reverse=True)  # worst first
-    for rank, (key, index, frames) in enumerate(worst, start=1):
-        clip, first = result.windows[index]
-        value = -key if HIGHER_IS_BETTER[metric] else key
-        image = comparison_grid(
-            frames["context"][None],
-            frames["truth"][None],
-            [p[None] for p in frames["preds"]],
-            max_rows=1,
-        )
-        path = out / "grids" / f"worst_{rank:02d}.png"
-        write_image(path, image)
-        figures.append(
-            Figure(
-                title=f"#{rank}: {Path(clip).name}, frames from {first}",
-                image=path,
-                caption="context | truth | " + " | ".join(f"{n} + error" for n in names),
-                metric=metric,
-                value=value,
-            )
-        )
-        if rank <= 3:
-            gif = out / "animations" / f"worst_{rank:02d}.gif"
-            write_frames(gif, _animation_frames(frames), fps=4)
-            animations.append(
-                Animation(
-                    title=f"#{rank}: {Path(clip).name}",
-                    gif=gif,
-                    caption="truth | " + " | ".join(names) + " (context, then predictions)",
-                )
-            )
-    return figures, animations
-
-
-def _animation_frames(frames: dict) -> list[np.ndarray]:
-    """truth | each prediction, side by side, over context then horizon."""
-    truth = torch.cat([frames["context"], frames["truth"]])  # (K + T, C, H, W)
-    K = frames["context"].shape[0]
-    rows = []
-    for t in range(truth.shape[0]):
-        panels = [truth[t]] + [truth[t] if t < K else p[t - K] for p in frames["preds"]]
-        panels += [error_map(p[t - K], truth[t]) for p in frames["preds"] if t >= K]
-        rows.append([to_uint8(x) for x in panels])
-    width = max(len(r) for r in rows)
-    blank = np.full_like(rows[0][0], 255)
-    return [grid([r + [blank] * (width - len(r))]) for r in rows]

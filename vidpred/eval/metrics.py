@@ -7,7 +7,9 @@ keeps the per-frame match with the references). These are evaluation metrics: no
 
 - PSNR: per frame, `10 log10(1 / MSE)` with the MSE over all pixels and channels of that frame, as
   `skimage.metrics.peak_signal_noise_ratio(target, pred, data_range=1)`. A video's PSNR is the mean
-  of its per-frame PSNRs, not the PSNR of the mean MSE. Identical frames give `inf`, as skimage.
+  of its per-frame PSNRs, not the PSNR of the mean MSE. `psnr` gives `inf` for identical frames,
+  as skimage; `capped_psnr` (what eval, training validation and `compute_metrics` report) caps
+  each frame at `PSNR_CAP`, the PSNR of a one-grey-level error (8-bit video).
 - SSIM: `skimage.metrics.structural_similarity(target, pred, gaussian_weights=True, sigma=1.5,
   use_sample_covariance=False, data_range=1, channel_axis=-1)` (Wang et al. 2004's settings):
   11-tap Gaussian window, mean over the region `(win_size - 1) // 2 = 5` pixels away from the
@@ -29,6 +31,13 @@ from vidpred.io.grids import as_rgb
 from vidpred.models.frozen import FrozenNet, build_lpips
 
 METRICS = ("psnr", "ssim", "lpips")
+
+#: Per-frame PSNR is capped at the PSNR of a one-grey-level error everywhere, 20 log10(255)
+#: ~= 48.13 dB (issue 10). Video is 8-bit: a prediction within 1/255 of the truth at every pixel
+#: is as good as a perfect one once written out, so it scores the same. With no cap (or a high
+#: one) a static crop where copy-last is bit-exact scored 100 dB and a model a fraction of a grey
+#: level off ~57 dB: 24 such frames of 192 made a model look 5 dB worse than doing nothing.
+PSNR_CAP = 20 * math.log10(255)
 #: Which way is better, for tables, plots and "worst clips first".
 HIGHER_IS_BETTER = {"psnr": True, "ssim": True, "lpips": False}
 
@@ -88,6 +97,12 @@ def psnr(pred: Tensor, target: Tensor) -> Tensor:
         ).square()
     mse = sq_err / (C * H * W)
     return (10 * torch.log10(1.0 / mse)).reshape(lead)
+
+
+def capped_psnr(pred: Tensor, target: Tensor) -> Tensor:
+    """`psnr` with each frame capped at `PSNR_CAP` (48.13 dB): an error below one grey level
+    everywhere scores as a perfect prediction. Same shapes as `psnr`."""
+    return psnr(pred, target).clamp(max=PSNR_CAP)
 
 
 def _gaussian_taps(sigma: float = _SIGMA, truncate: float = _TRUNCATE) -> list[float]:
@@ -259,6 +274,7 @@ def compute_metrics(
     lpips_model: LPIPSMetric | None = None,
 ) -> dict[str, Tensor]:
     """`{name: per-frame values}` for each of `metrics`, shaped `(N,)` or `(B, T)`, float64.
+    PSNR is `capped_psnr` (finite, at most `PSNR_CAP`).
 
     LPIPS needs `lpips_model` (build it once with `LPIPSMetric(...)` and reuse it).
     """
@@ -267,10 +283,5 @@ def compute_metrics(
         raise ValueError(f"unknown metrics {unknown}; choose from {METRICS}")
     if "lpips" in metrics and lpips_model is None:
         raise ValueError("compute_metrics: 'lpips' needs lpips_model=LPIPSMetric(...)")
-    functions = {"psnr": psnr, "ssim": ssim, "lpips": lpips_model}
+    functions = {"psnr": capped_psnr, "ssim": ssim, "lpips": lpips_model}
     return {name: functions[name](pred, target) for name in metrics}
-
-
-#: Summaries cap per-frame PSNR here: identical frames give inf (as skimage), and one inf would
-#: make a mean over frames meaningless. 100 dB is an MSE of 1e-10, far below 8-bit quantisation.
-PSNR_CAP = 100.0

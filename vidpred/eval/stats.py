@@ -12,6 +12,9 @@ give intervals that are too narrow. For a metric with values `(n_clips, T)`:
 The bootstrap draws clips with replacement (`n_resamples` times, fixed `seed`). The draws depend
 only on `(n_clips, seed, n_resamples)`, so every metric and every model evaluated on the same
 clips is resampled with the same draws (paired), and reruns give identical intervals.
+
+`paired` compares a model with a baseline on the same clips (issue 10): the mean of the per-clip
+differences, the bootstrap interval of that mean with the same draws, and the win rate.
 """
 
 from __future__ import annotations
@@ -91,3 +94,34 @@ def summarize(
 def summarize_metrics(per_metric: Mapping[str, Any], **kwargs: Any) -> dict[str, dict[str, Any]]:
     """`summarize` for each metric: `{name: values (n_clips, T)}` -> `{name: summary}`."""
     return {name: summarize(values, **kwargs) for name, values in per_metric.items()}
+
+
+def paired(
+    model: Any,
+    baseline: Any,
+    *,
+    higher_is_better: bool = True,
+    n_resamples: int = N_RESAMPLES,
+    seed: int = SEED,
+    confidence: float = 0.95,
+) -> dict[str, Any]:
+    """The model against a baseline scored on the same clips, both `(n_clips, T)` (or
+    `(n_clips,)`): `{"delta", "ci95": [lo, hi], "win_rate"}`.
+
+    `delta` is the mean over clips of (model - baseline) clip scores, in the metric's units (so
+    for LPIPS a negative delta is an improvement); `ci95` its percentile bootstrap interval with
+    the draws `summarize` uses (`seed`, `n_resamples`); `win_rate` the fraction of clips where the
+    model's clip score is better (`higher_is_better`), ties counting half.
+    """
+    a = np.asarray(model, dtype=np.float64)
+    b = np.asarray(baseline, dtype=np.float64)
+    if a.shape != b.shape:
+        raise ValueError(f"paired needs values of one shape, got {a.shape} and {b.shape}")
+    if a.ndim == 1:
+        a, b = a[:, None], b[:, None]  # (n_clips, 1)
+    with np.errstate(invalid="ignore"):  # inf - inf: nan, as it should be
+        delta = summarize(a - b, n_resamples=n_resamples, seed=seed, confidence=confidence)
+    score_a, score_b = a.mean(axis=1), b.mean(axis=1)  # (n_clips,) clip scores
+    better = score_a > score_b if higher_is_better else score_a < score_b
+    wins = better.sum() + 0.5 * (score_a == score_b).sum()
+    return {"delta": delta["mean"], "ci95": delta["ci95"], "win_rate": float(wins / a.shape[0])}

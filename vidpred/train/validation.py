@@ -12,21 +12,16 @@ import torch
 from torch import Tensor, nn
 from torch.utils.data import DataLoader, Dataset
 
-from vidpred.eval.metrics import PSNR_CAP, psnr, ssim
+from vidpred.eval.baselines import BASELINES, baseline_frames, split_window
+from vidpred.eval.metrics import capped_psnr, ssim
 from vidpred.flow.backends import FlowEstimator
-from vidpred.flow.motion import extrapolate_linear, flow_midpoint
 from vidpred.models import rollout
 
-#: The references logged beside the model, per task, as `val_psnr_<name>` columns.
-REFERENCES = {"predict": ("copy-last", "linear"), "interpolate": ("blend", "flow-mid")}
+__all__ = ["REFERENCES", "predict_frames", "split_window", "validate"]
 
-
-def split_window(frames: Tensor, *, task: str, context: int) -> tuple[Tensor, Tensor]:
-    """(inputs, targets) of a window `(B, T, C, H, W)`: the first `context` frames and the rest,
-    or, to interpolate, the two end frames and the middle one."""
-    if task == "interpolate":
-        return frames[:, 0::2], frames[:, 1:2]  # (B, 2, C, H, W), (B, 1, C, H, W)
-    return frames[:, :context], frames[:, context:]
+#: The references logged beside the model, per task, as `val_psnr_<name>` columns: the eval
+#: baselines (`vidpred.eval.baselines` owns their predictions).
+REFERENCES = {task: tuple(names) for task, names in BASELINES.items()}
 
 
 def predict_frames(model: nn.Module, inputs: Tensor, *, task: str, horizon: int) -> Tensor:
@@ -34,23 +29,6 @@ def predict_frames(model: nn.Module, inputs: Tensor, *, task: str, horizon: int)
     if task == "interpolate":
         return model(inputs)[:, None]
     return rollout(model, inputs, horizon)
-
-
-def reference_frames(name: str, inputs: Tensor, horizon: int, flow: FlowEstimator) -> Tensor:
-    """`(B, horizon, C, H, W)` of a zero-parameter reference (see `REFERENCES`)."""
-    if name == "copy-last":
-        return inputs[:, -1:].expand(-1, horizon, -1, -1, -1)
-    if name == "linear":
-        return extrapolate_linear(inputs, horizon, flow=flow)
-    if name == "blend":
-        return inputs.mean(dim=1, keepdim=True)
-    if name == "flow-mid":
-        return flow_midpoint(inputs[:, 0], inputs[:, 1], 0.5, flow=flow)[:, None]
-    raise ValueError(f"unknown reference {name!r}")
-
-
-def _capped_psnr(pred: Tensor, target: Tensor) -> Tensor:
-    return psnr(pred, target).clamp(max=PSNR_CAP)  # (B, T), capped as in eval
 
 
 @torch.no_grad()
@@ -85,12 +63,12 @@ def validate(
         loss, _ = loss_fn(pred, target)
         scores = {
             "loss": loss.item(),
-            "psnr": _capped_psnr(pred, target).mean().item(),
+            "psnr": capped_psnr(pred, target).mean().item(),
             "ssim": ssim(pred, target).mean().item(),
         }
         for name in references:
-            ref = reference_frames(name, inputs, horizon, flow)
-            scores[f"psnr_{name.replace('-', '_')}"] = _capped_psnr(ref, target).mean().item()
+            ref = baseline_frames(name, inputs, horizon, flow=flow)
+            scores[f"psnr_{name.replace('-', '_')}"] = capped_psnr(ref, target).mean().item()
         b = batch.shape[0]
         for key, value in scores.items():
             sums[key] = sums.get(key, 0.0) + value * b
