@@ -25,7 +25,9 @@ def setup(tmp_path_factory):
     data = root / "data"
     for i in range(2):
         make_video(data / f"c{i}.mp4", make_frames(16, 32, 48, seed=i), fps=10)
-    models = [train_tiny_model(data, root / name, seed=ord(name)) for name in ("a", "b")]
+    models = [
+        train_tiny_model(data, root / name, seed=ord(name), head="pixels") for name in ("a", "b")
+    ]
     return data, models
 
 
@@ -251,7 +253,7 @@ def test_eval_with_no_model_scores_the_baselines_on_the_footage(tmp_path):
 def test_interpolation_model_is_scored_on_every_other_frame(tmp_path):
     frames = make_frames(9, 16, 16, seed=7)
     data = make_frame_folder(tmp_path / "clip", frames)
-    trained = train_tiny_model(data, tmp_path / "interp", task="interpolate")
+    trained = train_tiny_model(data, tmp_path / "interp", task="interpolate", head="pixels")
     model = untrained_copy(trained, tmp_path / "interp.pt")  # untrained: exactly blend
     result = invoke(
         "eval", model, data, "--baseline", "blend", "--baseline", "flow-mid",
@@ -275,6 +277,17 @@ def test_interpolation_model_is_scored_on_every_other_frame(tmp_path):
     assert wrong.exit_code == 2 and "copy-last" in wrong.stderr and "interpolate" in wrong.stderr
     wrong = invoke("eval", model, data, "--horizon", "3")
     assert wrong.exit_code == 2 and "--horizon 3" in wrong.stderr
+
+
+def test_an_untrained_flow_head_model_scores_exactly_the_linear_baseline(setup, tmp_path):
+    data, _ = setup
+    trained = train_tiny_model(data, tmp_path / "flow", head="flow")
+    model = untrained_copy(trained, tmp_path / "flow.pt")
+    args = ["--baseline", "linear", "--metrics", "psnr,ssim", "--horizon", "2", "--json"]
+    result = invoke("eval", model, data, *args, "--fail-under", "delta-psnr:linear=0")
+    assert result.exit_code == 0, result.output
+    paired = json.loads(result.stdout)["flow"]["paired"]["linear"]
+    assert abs(paired["psnr"]["delta"]) < 1e-6 and abs(paired["ssim"]["delta"]) < 1e-9
 
 
 def test_fail_under_delta_against_copy_last(setup, tmp_path):
