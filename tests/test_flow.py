@@ -221,3 +221,13 @@ def test_cli_flow_user_errors_exit_2(tmp_path, tiny_frames):
     assert result.exit_code == 2 and "has 8 frames" in result.output
     result = runner.invoke(_cli(), ["flow", str(video), "--frames", "x"])
     assert result.exit_code == 2 and "--frames" in result.output
+
+
+def test_dis_gives_the_same_flow_for_the_same_pair_whatever_came_before():
+    """A reused OpenCV DIS object carried state between calls at some sizes (24x40), so the
+    `linear` baseline depended on what had been computed before it."""
+    a, b = textured(24, 40, seed=1), textured(24, 40, 1.5, 0.5, seed=1)
+    flow = DISFlow(num_threads=1)
+    first = flow.estimate_flow(a, b)
+    flow.estimate_flow(b, a)
+    assert torch.equal(flow.estimate_flow(a, b), first)
