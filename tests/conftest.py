@@ -147,6 +147,13 @@ def make_frame_folder(
     return folder
 
 
+def make_clip_folder(root: Path, n: int, frames: int) -> Path:
+    """`root` holding `n` small mp4 clips of `frames` frames each (32x48, 10 fps), seeded apart."""
+    for i in range(n):
+        make_video(root / f"c{i}.mp4", make_frames(frames, 32, 48, seed=i), fps=10)
+    return root
+
+
 @pytest.fixture
 def tiny_frames() -> np.ndarray:
     """uint8 (8, 32, 48, 3)."""

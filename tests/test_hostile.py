@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import make_frame_folder, make_frames, make_video, train_tiny_model
+from conftest import make_clip_folder, make_frame_folder, make_frames, make_video, train_tiny_model
 from typer.testing import CliRunner
 
 from vidpred import checkpoint as ckpt
@@ -36,10 +36,7 @@ runner = CliRunner()
 
 @pytest.fixture(scope="module")
 def clips(tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp("clips")
-    for i in range(2):
-        make_video(root / f"c{i}.mp4", make_frames(12, 32, 48, seed=i), fps=10)
-    return root
+    return make_clip_folder(tmp_path_factory.mktemp("clips"), 2, 12)
 
 
 @pytest.fixture(autouse=True)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import make_frames, make_video
+from conftest import make_clip_folder
 from typer.testing import CliRunner
 
 from vidpred.checkpoint import load_payload
@@ -26,10 +26,7 @@ runner = CliRunner()
 
 @pytest.fixture(scope="module")
 def clips(tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp("clips")
-    for i in range(3):
-        make_video(root / f"c{i}.mp4", make_frames(14, 32, 48, seed=i), fps=10)
-    return root
+    return make_clip_folder(tmp_path_factory.mktemp("clips"), 3, 14)
 
 
 def tiny_config(clips: Path, out: Path, **train) -> RunConfig:
