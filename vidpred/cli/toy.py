@@ -73,7 +73,8 @@ def toy(
     the targets' mean, L1 their median, corr-wise L1 a sharp car. Writes toy.png, references.png
     (the analytic mean and median), progress.gif and toy.json (aligned_error: L1 to the nearest
     target over the car's box; sharpness: gradient energy relative to the targets'). About a
-    minute on a 2-core CPU; a perceptual term (vgg, lpips) adds ~1 s a step there, far less on a GPU.
+    minute on a 2-core CPU; a perceptual term (vgg, lpips) adds ~1 s a step there, far less on a
+    GPU.
     """
     specs = parse_loss_list(losses)
     cfg = ToyConfig(

@@ -135,8 +135,9 @@ class ToyDISFlow(DISFlow):
     resolution) sees it as about one patch and blurs its outline through the warp; medium's
     variational refinement at twice the size keeps wheels and windows. Measured at the
     earlier defaults (64x128, spread 0.2, 300 steps, batch 8, lr 0.05; seeds 0 and 1),
-    corr-wise L1's aligned error / sharpness / seconds: default DIS 0.040-0.043 / 0.64 / 3, medium 0.035-0.038 / 0.62 / 5,
-    medium at 2x 0.022-0.025 / 0.71 / 17. L1 scores 0.086: only the last is clearly under half.
+    corr-wise L1's aligned error / sharpness / seconds: default DIS 0.040-0.043 / 0.64 / 3,
+    medium 0.035-0.038 / 0.62 / 5, medium at 2x 0.022-0.025 / 0.71 / 17. L1 scores 0.086: only
+    the last is clearly under half.
 
     At the paper's spread 0.3 (issue 13) finer flows made corr-wise L1 *worse*, not better
     (300 steps, batch 8; corr-wise L1's aligned error, L1's is 0.091-0.092): this flow 0.049 at
