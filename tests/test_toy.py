@@ -1,7 +1,8 @@
 """The toy experiment: scene, measures, training, run_toy's files and the `vidpred toy` command.
 
-Fast tests use 32x64 images and a handful of steps; `test_default_run_orders_the_losses` runs the
-real defaults (~30 s on 2 cores) and is marked slow.
+Fast tests use 32x64 images and a handful of steps; `test_corrwise_l1_beats_l1_at_ci_size` checks
+the paper's effect at 32x64 in 100 steps (~6 s); `test_default_run_orders_the_losses` runs the
+real defaults (about a minute on 2 cores) and is marked slow.
 """
 
 from __future__ import annotations
@@ -267,7 +268,7 @@ def test_run_toy_writes_the_files_and_fields(tmp_path):
     assert saved["references"]["sample"]["aligned_error"] == 0
     assert saved["skipped"] == {}
     settings = saved["settings"]
-    assert settings["size"] == [32, 64] and settings["spread"] == 0.2
+    assert settings["size"] == [32, 64] and settings["spread"] == 0.3
     assert settings["progress_gif"] == "corr-l1"
     assert settings["positions"]["count"] >= 2
 
@@ -366,18 +367,29 @@ def test_cli_refuses_a_file_as_out(tmp_path):
     assert result.exit_code == 2 and "not a folder" in result.output
 
 
-# --- the effect itself (slow) ------------------------------------------------------------------
+# --- the effect itself ------------------------------------------------------------------------
+
+
+def test_corrwise_l1_beats_l1_at_ci_size(tmp_path: Path):
+    """Issue 13: the paper's effect at the paper's spread (the default 0.3), CI-sized. Measured
+    at these settings, seeds 0-3: corr-wise L1's aligned error is 0.24-0.31x L1's."""
+    cfg = ToyConfig(size=(32, 64), steps=100, batch_size=8, progress_frames=2, device="cpu")
+    assert cfg.spread == 0.3
+    report = run_toy(cfg, parse_loss_list("l1,corr-l1"), tmp_path)
+    corr, l1 = report["losses"]["corr-l1"], report["losses"]["l1"]
+    assert corr["aligned_error"] < 0.5 * l1["aligned_error"]
+    assert corr["sharpness"] > l1["sharpness"]
 
 
 @pytest.mark.slow
 def test_default_run_orders_the_losses(tmp_path: Path):
-    """The issue's expectation at the default settings: corr-wise L1's aligned error is at most
-    half of L1's and MSE's, its sharpness well above theirs; MSE and L1 sit at the analytic mean
-    and median."""
+    """The issues' expectation at the default settings (spread 0.3): corr-wise L1's aligned error
+    is at most 0.3x L1's and MSE's (issue 13; measured 0.29x L1's), its sharpness well above
+    theirs; MSE and L1 sit at the analytic mean and median."""
     report = run_toy(ToyConfig(device="cpu"), parse_loss_list("mse,l1,corr-l1"), tmp_path)
     losses, refs = report["losses"], report["references"]
     corr, l1, mse = losses["corr-l1"], losses["l1"], losses["mse"]
-    assert corr["aligned_error"] <= 0.5 * min(l1["aligned_error"], mse["aligned_error"])
+    assert corr["aligned_error"] <= 0.3 * min(l1["aligned_error"], mse["aligned_error"])
     assert corr["sharpness"] > 0.6 > l1["sharpness"] > mse["sharpness"]
     assert mse["aligned_error"] == pytest.approx(refs["mean"]["aligned_error"], abs=0.01)
     assert l1["aligned_error"] == pytest.approx(refs["median"]["aligned_error"], abs=0.01)
