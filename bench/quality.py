@@ -1,7 +1,7 @@
 """Which head and loss to train by default: {pixels, flow} x {l1, corr-l1, corr-l1+mse}, each
 trained on the same budget, scored against copy-last and linear on windows it never saw.
 
-    python bench/quality.py                          # DATA: sample_videos/ + the shared clip
+    python bench/quality.py                          # the sample clips + the shared bunny clip
     python bench/quality.py --heldout clips/a.mp4 clips/b.mp4 --steps 400
 
 Every config is `vidpred train` with its defaults except `--head` and `--loss` (so whatever
@@ -33,7 +33,7 @@ sys.path.insert(0, str(ROOT))
 
 from vidpred.config import RunConfig  # noqa: E402
 from vidpred.data import ClipDataset, load_clips, split_by_time  # noqa: E402
-from vidpred.eval.evaluate import baseline_predict  # noqa: E402
+from vidpred.eval.baselines import baseline_frames  # noqa: E402
 from vidpred.eval.metrics import compute_metrics  # noqa: E402
 from vidpred.flow.backends import build_flow  # noqa: E402
 from vidpred.inference import load_model, predict_future  # noqa: E402
@@ -73,7 +73,7 @@ def score(model, windows: torch.Tensor, horizon: int, flow) -> dict:
                 if name == "model":
                     pred = predict_future(model, context, horizon)
                 else:
-                    pred = baseline_predict(name, context, horizon, flow=flow)
+                    pred = baseline_frames(name, context, horizon, flow=flow)
             m = compute_metrics(pred, truth, metrics=("psnr", "ssim"))
             p_all.append(m["psnr"].mean(1).numpy())
             s_all.append(m["ssim"].mean(1).numpy())
@@ -100,7 +100,13 @@ def windows_of(paths, *, frames: int, size: int, time_split: float | None) -> to
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    default_data = [str(ROOT / "sample_videos")] + ([str(SHARED)] if SHARED.exists() else [])
+    # The sample clips, and real footage: the shared bunny clip where it exists, else the
+    # excerpt of it in sample_videos/ (never both: the same frames would sit on both sides of
+    # the time split).
+    clips = sorted((ROOT / "sample_videos").glob("*.mp4"))
+    excerpt = ROOT / "sample_videos" / "bigbuckbunny_excerpt.mp4"
+    real = SHARED if SHARED.exists() else excerpt
+    default_data = [str(c) for c in clips if c != excerpt] + [str(real)]
     ap.add_argument("--data", nargs="+", default=default_data)
     ap.add_argument("--heldout", nargs="*", default=[], help="files never trained on")
     ap.add_argument("--steps", type=int, default=400)

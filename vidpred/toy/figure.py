@@ -63,7 +63,7 @@ def labelled_panel(image: torch.Tensor, label: str, *, scale: int) -> np.ndarray
 
 
 def figure_row(images: Sequence[torch.Tensor], labels: Sequence[str]) -> np.ndarray:
-    """One row of labelled panels, laid out by `vidpred.grids.grid`."""
+    """One row of labelled panels, laid out by `vidpred.io.grids.grid`."""
     scale = display_scale(images[0].shape[-1])
     panels = [labelled_panel(im, lab, scale=scale) for im, lab in zip(images, labels, strict=True)]
     return grid([panels])
