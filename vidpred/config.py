@@ -28,7 +28,7 @@ class DataConfig:
     context: int = 3  # the paper's video experiment: 3 context frames -> 1 predicted frame
     horizon: int = 1  # frames predicted (autoregressively) and scored per window
     stride: int = 1  # take every stride-th frame of the source
-    size: tuple[int, int] = (64, 64)  # (H, W) crop, multiples of 16
+    size: tuple[int, int] = (64, 64)  # (H, W) crop, multiples of 8, at least 16
     val_fraction: float = 0.2  # of the files, or of each file's frames (val_split)
     # auto: by file when that leaves >= 2 validation files, else the end of every file (a time
     # split); config.toml records which was used.
