@@ -26,7 +26,7 @@ import importlib.resources
 import cv2
 import numpy as np
 import torch
-from torch.utils.data import Dataset
+from torch.utils.data import ConcatDataset, Dataset
 
 from vidpred.data.dataset import _item_seed
 
@@ -278,23 +278,17 @@ class SyntheticMotion(Dataset):
         return torch.from_numpy(np.ascontiguousarray(window.transpose(0, 3, 1, 2)))  # (T, 3, H, W)
 
 
-class MixedWindows(Dataset):
+class MixedWindows(ConcatDataset):
     """Real training windows followed by synthetic ones, as one dataset for the sampler to shuffle
     together; `set_epoch` reaches both (each draws its crops or scenes from seed, epoch, index)."""
 
     def __init__(self, real: Dataset, synthetic: SyntheticMotion) -> None:
+        super().__init__([real, synthetic])
         self.real, self.synthetic = real, synthetic
-
-    def __len__(self) -> int:
-        return len(self.real) + len(self.synthetic)
 
     def set_epoch(self, epoch: int) -> None:
         self.real.set_epoch(epoch)
         self.synthetic.set_epoch(epoch)
-
-    def __getitem__(self, index: int) -> torch.Tensor:
-        n = len(self.real)
-        return self.real[index] if index < n else self.synthetic[index - n]
 
 
 def with_synthetic(real: Dataset, share: float, *, frames: int, size: tuple[int, int], seed: int):
