@@ -10,8 +10,9 @@ the last 20% of every training file is never trained on. Two scoring sets, horiz
 - `time`: windows from those held-back ends (same footage, later frames);
 - `heldout`: every `--heldout` file (footage the model never saw at all).
 Per set: mean PSNR and SSIM of the model, copy-last and linear; the paired difference to each
-baseline with a bootstrap ci95 over windows; and the sharpness ratio (mean gradient energy of the
-predictions / that of the truth: below 1 is blur). Prints a table, saves JSON.
+baseline with its bootstrap ci95 and win rate over windows (`vidpred.eval.stats.paired`, as
+`vidpred eval` reports them); and the sharpness ratio (mean gradient energy of the predictions
+/ that of the truth: below 1 is blur). Prints a table, saves JSON.
 """
 
 from __future__ import annotations
@@ -35,13 +36,13 @@ from vidpred.config import RunConfig  # noqa: E402
 from vidpred.data import ClipDataset, load_clips, split_by_time  # noqa: E402
 from vidpred.eval.baselines import baseline_frames  # noqa: E402
 from vidpred.eval.metrics import compute_metrics  # noqa: E402
+from vidpred.eval.stats import paired  # noqa: E402
 from vidpred.flow.backends import build_flow  # noqa: E402
 from vidpred.inference import load_model, predict_future  # noqa: E402
 from vidpred.train import train  # noqa: E402
 
 CONFIGS = [(h, loss) for h in ("pixels", "flow") for loss in ("l1", "corr-l1", "corr-l1+mse")]
 SHARED = ROOT.parent / "shared" / "data" / "bigbuckbunny.mp4"
-RESAMPLES, SEED = 2000, 0
 
 
 def sharpness(x: torch.Tensor) -> torch.Tensor:
@@ -49,16 +50,6 @@ def sharpness(x: torch.Tensor) -> torch.Tensor:
     dx = x[..., :, 1:] - x[..., :, :-1]
     dy = x[..., 1:, :] - x[..., :-1, :]
     return dx.pow(2).flatten(1).mean(1) + dy.pow(2).flatten(1).mean(1)
-
-
-def paired(a: np.ndarray, b: np.ndarray) -> dict:
-    """Mean of `a - b` over windows, a bootstrap ci95 of it and the win rate (ties half)."""
-    d = a - b
-    rng = np.random.default_rng(SEED)
-    means = d[rng.integers(0, len(d), (RESAMPLES, len(d)))].mean(axis=1)
-    lo, hi = np.percentile(means, [2.5, 97.5])
-    win = float(((d > 0) + 0.5 * (d == 0)).mean())
-    return {"delta": float(d.mean()), "ci95": [float(lo), float(hi)], "win_rate": win}
 
 
 def score(model, windows: torch.Tensor, horizon: int, flow) -> dict:
@@ -85,6 +76,7 @@ def score(model, windows: torch.Tensor, horizon: int, flow) -> dict:
         "psnr": {k: float(v.mean()) for k, v in psnr.items()},
         "ssim": {k: float(v.mean()) for k, v in ssim.items()},
         "sharpness": sharp,
+        # eval's own paired statistics: mean delta, bootstrap ci95, win rate (ties half)
         "paired_psnr": {b: paired(psnr["model"], psnr[b]) for b in ("copy-last", "linear")},
     }
 
