@@ -1,8 +1,9 @@
 """Optical flow backends behind one interface: `estimate_flow(reference, other) -> (B, 2, H, W)`.
 
 The flow is in pixels, x first, from `reference` to `other` (`reference(p) ~ other(p + flow(p))`),
-so `vidpred.flow.warping.warp(other, flow)` lands `other` on `reference`. Images are `(B, C, H, W)` float
-in [0, 1] with C = 1 or 3 (RGB); the flow comes back on the images' device and dtype.
+so `vidpred.flow.warping.warp(other, flow)` lands `other` on `reference`. Images are
+`(B, C, H, W)` float in [0, 1] with C = 1 or 3 (RGB); the flow comes back on the images' device
+and dtype.
 
 Backends:
 - `dis`: OpenCV's DIS flow on the CPU, no weights; the fallback that always works.
