@@ -5,7 +5,7 @@ import pytest
 import torch
 from conftest import textured
 
-from vidpred.flow import DISFlow, extrapolate_linear, flow_midpoint, warp
+from vidpred.flow import DISFlow, carry_forward, extrapolate_linear, flow_midpoint, warp
 from vidpred.models import ModelConfig, build_model, model_config_for, rollout
 from vidpred.models.heads import FLOW_UNIT, compose_prediction
 
@@ -74,9 +74,37 @@ def test_flow_head_learns_a_constant_motion_and_keeps_its_correction_small():
 
 
 def test_compose_prediction_with_zero_output_is_the_warp():
-    last, motion = torch.rand(2, 3, 8, 8), torch.randn(2, 2, 8, 8)
-    out = compose_prediction(torch.zeros(2, 6, 8, 8), last, motion)
+    last, motion, carried = torch.rand(2, 3, 8, 8), torch.randn(2, 2, 8, 8), torch.rand(2, 3, 8, 8)
+    out = compose_prediction(torch.zeros(2, 7, 8, 8), last, motion, carried)
     torch.testing.assert_close(out, warp(last, motion), atol=0, rtol=0)
+
+
+def test_compose_prediction_blend_weights_reach_each_alternative():
+    last, motion, carried = torch.rand(1, 3, 8, 8), torch.randn(1, 2, 8, 8), torch.rand(1, 3, 8, 8)
+    out = torch.zeros(1, 7, 8, 8)
+    out[:, 2] = 20.0  # tanh -> 1: the unmoved last frame
+    torch.testing.assert_close(compose_prediction(out, last, motion, carried), last)
+    out[:, 2], out[:, 3] = 0.0, 20.0  # the forward-splatted frame
+    torch.testing.assert_close(compose_prediction(out, last, motion, carried), carried)
+
+
+def test_carry_forward_moves_the_outline_where_the_warp_only_slides_the_texture():
+    """A square moving right by 2 px: backward flow (-2, 0) on it. The warp reads the motion where
+    content lands (flow 0 on the background), so its square does not advance; forward splatting
+    moves it, and where it lands on still background the two are averaged (no depth order)."""
+    last = torch.zeros(1, 1, 16, 16)
+    last[..., 4:8, 4:8] = 1.0
+    back = torch.zeros(1, 2, 16, 16)
+    back[:, 0, 4:8, 4:8] = -2.0
+    truth = torch.zeros(1, 1, 16, 16)
+    truth[..., 4:8, 6:10] = 1.0
+    linear = warp(last, back)
+    carried = carry_forward(last, back, fill=linear)
+    expected = truth.clone()
+    expected[..., 4:8, 8:10] = 0.5  # square and background both landed there
+    torch.testing.assert_close(carried, expected, atol=1e-6, rtol=0)
+    assert linear[..., 4:8, 8:10].abs().max() < 1e-6  # the warp's leading edge did not move
+    assert (carried - truth).abs().sum() < 0.51 * (linear - truth).abs().sum()
 
 
 @pytest.mark.parametrize("task", ["predict", "interpolate"])

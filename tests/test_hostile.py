@@ -119,6 +119,12 @@ def test_a_folder_holding_other_things_is_never_written_into(clips, tmp_path, fl
     assert _snapshot(out) == before
 
 
+def test_a_flow_head_with_one_context_frame_is_refused_before_anything_is_written(clips, tmp_path):
+    out = tmp_path / "run"
+    line = one_line_error(runner.invoke(app, train_args(clips, out, "--context", "1")))
+    assert "context >= 2" in line and not out.exists()
+
+
 def test_out_naming_a_file_is_one_line(clips, tmp_path):
     out = tmp_path / "file"
     out.write_text("x")

@@ -6,6 +6,7 @@ from vidpred.flow.warping import (
     coords_grid,
     fb_consistency_mask,
     flow_to_sampling_grid,
+    splat,
     warp,
 )
 
@@ -76,3 +77,26 @@ def test_fb_consistency_keeps_consistent_and_drops_inconsistent_pixels():
     region[:, 0, 2:4, 2:4] = 3.0  # only these pixels move, the reverse flow says nothing moves
     mask = fb_consistency_mask(region, torch.zeros_like(region))
     assert mask[0, 0, 2:4, 2:4].max() == 0 and mask.sum() == 36 - 4
+
+
+def test_splat_moves_content_by_an_integer_flow_exactly():
+    image = torch.rand(2, 3, 8, 10)
+    flow = torch.zeros(2, 2, 8, 10)
+    flow[:, 0], flow[:, 1] = 2.0, -1.0  # right 2, up 1
+    moved, weight = splat(image, flow)
+    torch.testing.assert_close(moved[..., :7, 2:], image[..., 1:, :8], atol=1e-6, rtol=0)
+    assert (weight[..., :7, 2:] == 1).all()
+    # what left the image is gone; what nothing landed on is a hole: weight 0, frame 0
+    assert (weight[..., 7:, :] == 0).all() and (weight[..., :, :2] == 0).all()
+    assert (moved[..., :, :2] == 0).all()
+
+
+def test_splat_shares_a_fractional_flow_and_keeps_the_mass():
+    image = torch.rand(1, 1, 6, 6)
+    flow = torch.full((1, 2, 6, 6), 0.0)
+    flow[:, 0, 2:4, 2:4] = 0.25  # the centre moves a quarter pixel right, all inside the image
+    moved, weight = splat(image, flow)
+    torch.testing.assert_close((moved * weight).sum(), image.sum(), atol=1e-5, rtol=0)
+    torch.testing.assert_close(weight.sum(), torch.tensor(36.0), atol=1e-5, rtol=0)
+    # three quarters of a moved pixel stay; a quarter lands on its right neighbour
+    assert weight[0, 0, 2, 2] == 0.75 and weight[0, 0, 2, 4] == 1.25

@@ -1,7 +1,7 @@
-"""Optical flow and the geometry around it: flow backends (DIS, RAFT), backward warping, the
-forward-backward occlusion check, the stride padder, and motion from flow (constant-velocity
-extrapolation, the flow midpoint), kept apart from the models that use them
-(as torchvision keeps `optical_flow`)."""
+"""Optical flow and the geometry around it: flow backends (DIS, RAFT), backward warping, forward
+splatting, the forward-backward occlusion check, the stride padder, and motion from flow
+(constant-velocity extrapolation by warp or splat, the flow midpoint), kept apart from the models
+that use them (as torchvision keeps `optical_flow`)."""
 
 from vidpred.flow.backends import (
     FLOW_BACKENDS,
@@ -15,6 +15,7 @@ from vidpred.flow.backends import (
 from vidpred.flow.motion import (
     backward_flow,
     blend_midpoint,
+    carry_forward,
     extrapolate_linear,
     flow_midpoint,
     pair_flows,
@@ -25,6 +26,7 @@ from vidpred.flow.warping import (
     coords_grid,
     fb_consistency_mask,
     flow_to_sampling_grid,
+    splat,
     warp,
 )
 
@@ -39,6 +41,7 @@ __all__ = [
     "backward_flow",
     "blend_midpoint",
     "build_flow",
+    "carry_forward",
     "coords_grid",
     "estimate_flow",
     "extrapolate_linear",
@@ -47,5 +50,6 @@ __all__ = [
     "flow_to_sampling_grid",
     "pair_flows",
     "resolve_flow_backend",
+    "splat",
     "warp",
 ]

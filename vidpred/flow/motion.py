@@ -4,6 +4,10 @@
   before (`last(p) ~ prev(p + back(p))`), frame t+k is `last(p + k back(p))`: the last frame
   carried on along its own motion. The flow is sampled at p, not at the point the content came
   from: the usual first-order approximation (exact for a uniform motion).
+- `carry_forward`: the same constant velocity by forward splatting: each pixel of the last frame
+  moves along the negation of its backward flow, so outlines move with their objects (a warp
+  reads the motion where content lands, so a moving object's outline stays where it was). Holes
+  are filled from another prediction. The flow head offers it to its network as an alternative.
 - `flow_midpoint`: the frame at time t in (0, 1) between a and b, each neighbour warped along its
   flow to the other (scaled to t) and the two averaged, weighted by closeness in time.
 
@@ -18,7 +22,7 @@ import torch
 from torch import Tensor
 
 from vidpred.flow.backends import FlowEstimator
-from vidpred.flow.warping import warp
+from vidpred.flow.warping import splat, warp
 
 
 def backward_flow(context: Tensor, flow: FlowEstimator) -> Tensor:
@@ -36,6 +40,13 @@ def extrapolate_linear(context: Tensor, horizon: int, *, flow: FlowEstimator) ->
         raise ValueError(f"horizon must be >= 1, got {horizon}")
     last, back = context[:, -1], backward_flow(context, flow)
     return torch.stack([warp(last, k * back) for k in range(1, horizon + 1)], dim=1)
+
+
+def carry_forward(last: Tensor, back: Tensor, fill: Tensor) -> Tensor:
+    """`last` `(B, C, H, W)` splatted along `-back` (`back` `(B, 2, H, W)` the backward flow, times
+    k for step k); pixels that at most half a source pixel lands on take `fill` `(B, C, H, W)`."""
+    moved, weight = splat(last, -back)
+    return torch.where(weight > 0.5, moved, fill)
 
 
 def _times(t: float | Tensor, like: Tensor) -> Tensor:

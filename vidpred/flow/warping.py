@@ -1,5 +1,5 @@
-"""Geometry for correspondence-wise losses: pixel grids, backward warping by a flow, and the
-forward-backward consistency check that finds occluded pixels.
+"""Geometry for correspondence-wise losses: pixel grids, backward warping by a flow, forward
+splatting, and the forward-backward consistency check that finds occluded pixels.
 
 Convention (see STYLE.md): flow is `(B, 2, H, W)` in pixels, x first, and points from the image
 being *sampled into* (the reference) to the image being *sampled from*: `warp(other, flow)(p) =
@@ -35,6 +35,17 @@ def flow_to_sampling_grid(flow: torch.Tensor) -> torch.Tensor:
     return (absolute * scale - 1.0).permute(0, 2, 3, 1)  # (B, H, W, 2)
 
 
+def _check_image_and_flow(image: torch.Tensor, flow: torch.Tensor) -> None:
+    if image.ndim != 4:
+        raise ValueError(f"image must be (B, C, H, W), got shape {tuple(image.shape)}")
+    B, _, H, W = image.shape
+    if flow.shape != (B, 2, H, W):
+        raise ValueError(
+            f"flow must be (B, 2, H, W) = {(B, 2, H, W)} for image {tuple(image.shape)}, "
+            f"got {tuple(flow.shape)}"
+        )
+
+
 def warp(
     image: torch.Tensor, flow: torch.Tensor, *, padding_mode: str = "reflection"
 ) -> torch.Tensor:
@@ -45,14 +56,7 @@ def warp(
     `padding_mode='reflection'` in code/options/train_options.py). Zero flow is the identity.
     Differentiable in both `image` and `flow`.
     """
-    if image.ndim != 4:
-        raise ValueError(f"image must be (B, C, H, W), got shape {tuple(image.shape)}")
-    B, _, H, W = image.shape
-    if flow.shape != (B, 2, H, W):
-        raise ValueError(
-            f"flow must be (B, 2, H, W) = {(B, 2, H, W)} for image {tuple(image.shape)}, "
-            f"got {tuple(flow.shape)}"
-        )
+    _check_image_and_flow(image, flow)
     if padding_mode not in PADDING_MODES:
         raise ValueError(f"padding_mode must be one of {PADDING_MODES}, got {padding_mode!r}")
     grid = flow_to_sampling_grid(flow.to(image.dtype))
@@ -81,3 +85,34 @@ def fb_consistency_mask(
     round_trip = (flow_ab + flow_ba_at_b).square().sum(1, keepdim=True)  # (B, 1, H, W)
     magnitude = flow_ab.square().sum(1, keepdim=True) + flow_ba_at_b.square().sum(1, keepdim=True)
     return (round_trip < alpha1 * magnitude + alpha2).to(flow_ab.dtype)
+
+
+def splat(image: torch.Tensor, flow: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Forward-warp `image` `(B, C, H, W)` along `flow` `(B, 2, H, W)`: the content at p moves to
+    `p + flow(p)`, shared bilinearly among the four pixels around that point and normalised
+    (summation splatting, Niklaus & Liu 2020, without their softmax weights).
+
+    Where `warp` reads the motion at the *destination* (so a moving object's texture slides but
+    its outline stays put), `splat` moves the outline too. Returns `(frame, weight)`: the splatted
+    frame `(B, C, H, W)` and the weight `(B, 1, H, W)` that landed on each pixel; where nothing
+    landed (a hole, weight 0) the frame is 0. Computed in float32; differentiable in `image` only.
+    """
+    _check_image_and_flow(image, flow)
+    B, C, H, W = image.shape
+    target = coords_grid(H, W, device=flow.device) + flow.detach().float()  # (B, 2, H, W)
+    corner = target.floor()
+    source = torch.cat((image.float(), image.new_ones(B, 1, H, W, dtype=torch.float32)), 1)
+    source = source.flatten(2)  # (B, C + 1, H*W): the weight rides along as a channel
+    out = source.new_zeros(B, C + 1, H * W)
+    for dx, dy in ((0, 0), (1, 0), (0, 1), (1, 1)):
+        x, y = corner[:, 0] + dx, corner[:, 1] + dy  # (B, H, W)
+        share = (1 - (target[:, 0] - x).abs()) * (1 - (target[:, 1] - y).abs())
+        inside = (x >= 0) & (x < W) & (y >= 0) & (y < H)
+        index = (y.clamp(0, H - 1) * W + x.clamp(0, W - 1)).long().flatten(1)  # (B, H*W)
+        out.scatter_add_(
+            2, index[:, None].expand(B, C + 1, H * W), source * (share * inside).flatten(1)[:, None]
+        )
+    out = out.view(B, C + 1, H, W)
+    weight = out[:, C:]
+    frame = out[:, :C] / weight.clamp_min(1e-6) * (weight > 0)
+    return frame.to(image.dtype), weight.to(image.dtype)

@@ -4,10 +4,11 @@
   of the two frames to interpolate). Untrained it returns the base: copy-last / blend.
 - `flow`: motion first (Deep Voxel Flow, SDC-Net): the frame is *sampled* from the context along
   the flow the backend measured, and the network learns only what that motion gets wrong: a flow
-  correction, a visibility mask and an RGB residual. Untrained it returns exactly the zero-parameter
-  baselines of `vidpred.flow.motion` (`linear`, `flow-mid`), so training starts where the best
-  heuristic is (issue 11). Sampling keeps predictions sharp, which is what correspondence-wise
-  losses reward.
+  correction, blend weights (towards the unmoved last frame where the motion is wrong; towards
+  the forward-splatted frame where outlines must move) and an RGB residual. Untrained it returns
+  exactly the zero-parameter baselines of `vidpred.flow.motion` (`linear`, `flow-mid`), so
+  training starts where the best heuristic is (issue 11). Sampling keeps predictions sharp,
+  which is what correspondence-wise losses reward.
 
 The compose functions are pure: network output + frames + flows -> frame, in [0, 1].
 """
@@ -22,22 +23,29 @@ HEADS: tuple[str, ...] = ("pixels", "flow")
 # Flow enters and leaves the network in units of this many pixels: O(1) values for the motion
 # seen at working sizes, and a correction of one unit is a sizeable step.
 FLOW_UNIT = 4.0
+# Differences of frames (the motion's fit error: the previous frame moved along it minus the
+# last; the forward splat minus the warp) enter the network times this: their typical 0.01-0.1
+# become O(0.1-1) like the other inputs.
+FIT_GAIN = 4.0
 
 
 def out_channels(head: str, task: str, channels: int) -> int:
-    """Channels of the last conv: C (pixels); flow + mask + C to predict; two flows + weight + C
-    to interpolate."""
+    """Channels of the last conv: C (pixels); flow + two blend weights + C to predict; two flows +
+    weight + C to interpolate."""
     if head == "pixels":
         return channels
-    return (2 + 1 + channels) if task == "predict" else (2 + 2 + 1 + channels)
+    return (2 + 2 + channels) if task == "predict" else (2 + 2 + 1 + channels)
 
 
 def extra_in_channels(head: str, task: str, channels: int) -> int:
-    """Channels the flow head adds to the stacked frames: the base frame (C), the motion (2 or 4)
-    and the time (1): the step k to predict, t to interpolate."""
+    """Channels the flow head adds to the stacked frames: the base frame (C), the motion (2 or 4),
+    the time (1: the step k to predict, t to interpolate) and, to predict, the motion's fit
+    error (C) and the forward splat's difference from the warp (C)."""
     if head == "pixels":
         return 0
-    return channels + (2 if task == "predict" else 4) + 1
+    if task == "predict":
+        return channels + 2 + 1 + channels + channels
+    return channels + 4 + 1
 
 
 def clamp_straight_through(x: Tensor, low: float = 0.0, high: float = 1.0) -> Tensor:
@@ -57,19 +65,22 @@ def compose_pixels(out: Tensor, base: Tensor) -> Tensor:
     return clamp_straight_through(base + out.tanh())
 
 
-def compose_prediction(out: Tensor, last: Tensor, motion: Tensor) -> Tensor:
-    """The next frame from the flow head's output `(B, 2 + 1 + C, H, W)`.
+def compose_prediction(out: Tensor, last: Tensor, motion: Tensor, carried: Tensor) -> Tensor:
+    """The next frame from the flow head's output `(B, 2 + 2 + C, H, W)`.
 
     `last` `(B, C, H, W)` is sampled along `motion + correction` (`motion` `(B, 2, H, W)` is k
-    times the backward flow for step k), blended towards the unwarped `last` by the mask (where
-    sampling along the motion is wrong: occlusions, a motion that stopped), plus an RGB residual.
-    With `out == 0` this is `warp(last, motion)`: the `linear` baseline, exactly.
+    times the backward flow for step k), then blended towards two alternatives by weights in
+    [0, 1]: the unwarped `last` (where sampling along the motion is wrong: occlusions, a motion
+    that stopped) and `carried`, `last` forward-splatted along the motion
+    (`vidpred.flow.motion.carry_forward`: outlines move with their objects); plus an RGB
+    residual. With `out == 0` this is `warp(last, motion)`: the `linear` baseline, exactly.
     """
     correction = out[:, :2] * FLOW_UNIT  # (B, 2, H, W) pixels
-    mask = clamp_straight_through(out[:, 2:3].tanh())  # (B, 1, H, W), 0 = follow the motion
+    to_last = clamp_straight_through(out[:, 2:3].tanh())  # (B, 1, H, W), 0 = follow the motion
+    to_carried = clamp_straight_through(out[:, 3:4].tanh())  # (B, 1, H, W)
     warped = warp(last, motion + correction)
-    base = warped + mask * (last - warped)
-    return compose_pixels(out[:, 3:], base)
+    base = warped + to_last * (last - warped) + to_carried * (carried - warped)
+    return compose_pixels(out[:, 4:], base)
 
 
 def compose_interpolation(

@@ -22,9 +22,10 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from vidpred.flow.backends import FLOW_BACKENDS, FlowEstimator, build_flow
-from vidpred.flow.motion import backward_flow, pair_flows
+from vidpred.flow.motion import backward_flow, carry_forward, pair_flows
 from vidpred.flow.warping import warp
 from vidpred.models.heads import (
+    FIT_GAIN,
     FLOW_UNIT,
     HEADS,
     compose_interpolation,
@@ -109,6 +110,11 @@ class ModelConfig:
             )
         if self.head == "flow" and not self.residual:
             raise ValueError("the flow head always predicts corrections; it needs residual=True")
+        if self.head == "flow" and self.task == "predict" and self.context < 2:
+            raise ValueError(
+                "the flow head predicts along the motion between the last two context frames; "
+                f"it needs context >= 2, got {self.context}"
+            )
 
     @property
     def widths(self) -> tuple[int, ...]:
@@ -185,7 +191,9 @@ class UNetPredictor(nn.Module):
     - pixels, residual: ``clamp_st(base + tanh(net(x)))`` with ``base`` the last context frame
       (predict) or the mean of the two frames (interpolate);
     - flow: the last frame sampled along the measured motion (predict), or both frames sampled
-      towards time t (interpolate), plus learned corrections.
+      towards time t (interpolate), plus learned corrections. To predict, the network also sees
+      the motion's fit error (the previous frame moved along it, minus the last) and may blend
+      towards the forward-splatted last frame (shown where it differs from the warp).
 
     The last conv of a residual model is zero-initialised, so an untrained model returns its base
     exactly: copy-last / blend (pixels), `linear` / `flow-mid` (flow). Strong baselines, and a sane
@@ -316,16 +324,23 @@ class UNetPredictor(nn.Module):
         k = self._times(time, 1.0, B, frames).view(B, 1, 1, 1)
         scaled = k * motion  # (B, 2, H, W): where step k samples from
         base = warp(last, scaled)  # the linear prediction, shown to the network
+        # Where the motion fails to explain the step it was measured on, it is not to be trusted
+        # for the next one: the cue the blend weights need, which a CNN cannot compute itself
+        # without warping (on held-out real clips it was worth about +0.2 dB).
+        fit = warp(frames[:, -2], motion) - last  # (B, C, H, W)
+        carried = carry_forward(last, scaled, fill=base)  # (B, C, H, W)
         x = torch.cat(
             [
                 frames.flatten(1, 2) * 2.0 - 1.0,  # (B, T*C, H, W)
                 base * 2.0 - 1.0,  # (B, C, H, W)
                 scaled / FLOW_UNIT,  # (B, 2, H, W)
                 ((k - 1) / 4).expand(B, 1, H, W),  # (B, 1, H, W)
+                fit * FIT_GAIN,  # (B, C, H, W)
+                (carried - base) * FIT_GAIN,  # (B, C, H, W): where the splat disagrees
             ],
             dim=1,
         )
-        return compose_prediction(self._trunk(x), last, scaled)
+        return compose_prediction(self._trunk(x), last, scaled, carried)
 
     def _interpolate_along_flow(self, frames: Tensor, time, motion: Tensor | None) -> Tensor:
         B, T, C, H, W = frames.shape
