@@ -20,6 +20,16 @@ def test_version_and_help():
         assert "Usage" in result.output
 
 
+def test_help_shows_the_defaults_and_reflows_paragraphs():
+    # "[default: ...]" in a help text once vanished as a Rich markup tag, and docstring line
+    # breaks were kept, so paragraphs came out ragged.
+    wide = {"COLUMNS": "200", "TERMINAL_WIDTH": "200"}
+    train = " ".join(runner.invoke(app, ["train", "--help"], env=wide).output.split())
+    assert "[default: corr-l1]" in train and "[default: flow]" in train
+    result = runner.invoke(app, ["eval", "--help"], env=wide)
+    assert "interpolation models predict every other frame" in result.output
+
+
 def test_inspect_json_lists_every_clip_with_windows(tmp_path):
     make_video(tmp_path / "a.mp4", make_frames(10, 32, 48), fps=10)
     make_frame_folder(tmp_path / "frames", make_frames(5, 32, 48))

@@ -96,6 +96,9 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_show_locals=False,
+    # Markdown, not Rich markup: paragraphs reflow to the terminal, and a "[default: x]" in a help
+    # text is shown, not swallowed as a Rich tag.
+    rich_markup_mode="markdown",
 )
 
 

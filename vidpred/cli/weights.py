@@ -21,6 +21,7 @@ from vidpred.cli.console import console, err_console
 app = typer.Typer(
     help="Pretrained weights for flow and perceptual losses: list, fetch, import.",
     no_args_is_help=True,
+    rich_markup_mode="markdown",
 )
 
 
