@@ -224,9 +224,19 @@ def _text_step(p):
     p["step"] = "sixty"
 
 
+def _other_shapes(p):
+    # weights of another network than the config describes (e.g. another version's flow head)
+    p["model"]["stem.weight"] = torch.zeros(1, 1, 3, 3)
+
+
 @pytest.mark.parametrize(
     ("edit", "needle"),
-    [(_nan_weights, "NaN or infinite"), (_zero_size, "size 0"), (_text_step, "step 'sixty'")],
+    [
+        (_nan_weights, "NaN or infinite"),
+        (_zero_size, "size 0"),
+        (_text_step, "step 'sixty'"),
+        (_other_shapes, "do not fit the network its config describes"),
+    ],
 )
 def test_crafted_models_are_refused_by_predict_and_eval(tiny_model, clips, tmp_path, edit, needle):
     model = _crafted(tiny_model, tmp_path, edit)
