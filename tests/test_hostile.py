@@ -250,13 +250,17 @@ def test_crafted_models_are_refused_by_predict_and_eval(tiny_model, clips, tmp_p
     assert needle in one_line_error(result)
 
 
-def test_a_crafted_training_checkpoint_cannot_be_resumed(run):
+@pytest.mark.parametrize(
+    ("edit", "needle"),
+    [(lambda p: p.update(step=1.5), "step 1.5"), (_other_shapes, "do not fit the network")],
+)
+def test_a_crafted_training_checkpoint_cannot_be_resumed(run, edit, needle):
     last = run / "checkpoints" / "last.pt"
     payload = torch.load(last, weights_only=True)
-    payload["step"] = 1.5
+    edit(payload)
     torch.save(payload, last)
     result = runner.invoke(app, ["train", "--resume", "--out", str(run), "--steps", "4"])
-    assert "step 1.5" in one_line_error(result)
+    assert needle in one_line_error(result)
 
 
 # -- config values, checked once on the merged config -------------------------------------------

@@ -92,6 +92,21 @@ def load_payload(path: Path, *, kind: str, map_location: str | torch.device = "c
     return payload
 
 
+def load_weights(model: torch.nn.Module, state: Mapping[str, Any]) -> None:
+    """`model.load_state_dict(state)`; weights that do not fit raise a ValueError naming the first
+    mismatch, not torch's report of every one."""
+    try:
+        model.load_state_dict(state)
+    except RuntimeError as e:
+        details = [line.strip() for line in str(e).splitlines()[1:] if line.strip()]
+        # "size mismatch for stem.weight: copying a param with shape ...": the part before ":"
+        detail = (details[0] if details else str(e)).split(":")[0][:80]
+        raise ValueError(
+            f"its weights do not fit the network its config describes ({detail}); was it written "
+            "by another version of vidpred?"
+        ) from None
+
+
 def weights_digest(state: Mapping[str, torch.Tensor]) -> str:
     """A short hash of a state dict (every parameter and buffer): equal digests, equal weights."""
     h = hashlib.blake2b(digest_size=8)

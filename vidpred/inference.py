@@ -63,20 +63,6 @@ class LoadedModel:
             raise ValueError(f"{self.path}: a {self.config.task} model cannot {task}")
 
 
-def _load_weights(model: torch.nn.Module, state: dict) -> None:
-    """`load_state_dict`, with torch's many-line mismatch report cut to its first detail."""
-    try:
-        model.load_state_dict(state)
-    except RuntimeError as e:
-        details = [line.strip() for line in str(e).splitlines()[1:] if line.strip()]
-        # "size mismatch for stem.weight: copying a param with shape ...": the part before ":"
-        detail = (details[0] if details else str(e)).split(":")[0][:80]
-        raise ValueError(
-            f"its weights do not fit the network its config describes ({detail}); was it written "
-            "by another version of vidpred?"
-        ) from None
-
-
 def load_model(
     path: Path | str, *, device: torch.device | str = "cpu", task: str | None = None
 ) -> LoadedModel:
@@ -97,7 +83,7 @@ def load_model(
                 f"its weights hold NaN or infinite values ({bad[0]}); the training diverged"
             )
         model = build_model(cfg)
-        _load_weights(model, payload["model"])
+        ckpt.load_weights(model, payload["model"])
     except (KeyError, TypeError, ValueError, RuntimeError, AttributeError) as e:
         first = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
         raise CheckpointError(f"{path}: not a usable vidpred model ({first})") from None

@@ -211,7 +211,7 @@ class Trainer:
                 raise ValueError(f"step {step!r} is not a step number")
             if bad := ckpt.non_finite_tensors(payload["model"]):
                 raise ValueError(f"non-finite weights in {bad[0]}")
-            self.model.load_state_dict(payload["model"])
+            ckpt.load_weights(self.model, payload["model"])
             self.optimizer.load_state_dict(payload["optimizer"])
             self.scaler.load_state_dict(payload["scaler"])
             # Checkpoints from before best-by-PSNR chose by loss; their choice is not comparable.
