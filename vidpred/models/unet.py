@@ -326,7 +326,7 @@ class UNetPredictor(nn.Module):
         base = warp(last, scaled)  # the linear prediction, shown to the network
         # Where the motion fails to explain the step it was measured on, it is not to be trusted
         # for the next one: the cue the blend weights need, which a CNN cannot compute itself
-        # without warping (on held-out real clips it was worth about +0.2 dB).
+        # without warping (+0.2 dB on bench/quality.py's two held-out clips; README has more).
         fit = warp(frames[:, -2], motion) - last  # (B, C, H, W)
         carried = carry_forward(last, scaled, fill=base)  # (B, C, H, W)
         x = torch.cat(
