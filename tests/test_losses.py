@@ -46,6 +46,8 @@ from vidpred.losses import (
         ("1e-3*vgg+l1", "0.001*vgg+l1"),
         ("1e+3*mse", "1000*mse"),
         ("corr-lpips-vgg", "corr-lpips-vgg"),
+        ("L1 + Corr-L1", "l1+corr-l1"),
+        ("1e+3*mse+corr-0.5*l1", "1000*mse+corr-0.5*l1"),
     ],
 )
 def test_spec_round_trips_to_its_canonical_form(text, canonical):
@@ -60,6 +62,37 @@ def test_corr_prefix_applies_to_the_whole_sum():
     )
 
 
+def test_terms_before_corr_are_pixelwise():
+    spec = parse_loss_spec("0.5*l1+corr-l1+vgg")
+    assert spec == LossSpec(
+        (LossTerm("l1"), LossTerm("vgg")), corrwise=True, pixel_terms=(LossTerm("l1", 0.5),)
+    )
+    assert str(spec.pixel_part) == "0.5*l1" and spec.weights_needed == ("vgg19",)
+    with pytest.raises(ValueError, match="corr-wise"):
+        LossSpec((LossTerm("l1"),), pixel_terms=(LossTerm("mse"),))
+
+
+def test_a_mixed_spec_is_the_sum_of_its_pixelwise_and_corrwise_parts():
+    target, pred = textured(32, 32), textured(32, 32, 1.5, 0.5)
+    pred.requires_grad_(True)
+    mixed = build_loss("0.5*mse+corr-l1", flow="dis")
+    loss, logs = mixed(pred, target)
+    corr, _ = build_loss("corr-l1", flow="dis")(pred, target)
+    pixel, _ = build_loss("0.5*mse")(pred, target)
+    torch.testing.assert_close(loss, corr + pixel)
+    torch.testing.assert_close(logs["corr_loss"], corr.detach())
+    torch.testing.assert_close(logs["pixel_mse"], F.mse_loss(pred, target).detach())
+    assert logs["loss"] == loss.detach() and mixed.flow_backend == "dis"
+    (grad,) = torch.autograd.grad(loss, pred)
+    (grad_corr,) = torch.autograd.grad(corr, pred)
+    torch.testing.assert_close(grad - grad_corr, (pred - target).detach() / pred.numel())
+
+
+def test_a_mixed_spec_is_no_base_loss():
+    with pytest.raises(SpecError, match="must be pixel-wise"):
+        CorrWiseLoss(base="l1+corr-l1")
+
+
 @pytest.mark.parametrize(
     "text, problem",
     [
@@ -72,8 +105,13 @@ def test_corr_prefix_applies_to_the_whole_sum():
         ("-1*l1", "cannot read|positive"),
         ("nan*l1", "positive"),
         ("x*l1", "not a number"),
-        ("l1+corr-l1", "corr- may appear once"),
+        ("corr-l1+corr-l1", "corr- may appear once"),
         ("corr-corr-l1", "corr- may appear once"),
+        ("corr-l1+l1", r"l1 appears twice.*l1\+corr-\.\.\. adds l1"),
+        ("mse+l2+corr-l1", "mse appears twice"),
+        ("l1corr-l1", "cannot read term"),
+        ("+corr-l1", "empty term"),
+        ("l1+corr-", "no terms"),
         ("l1+l1", "appears twice"),
         ("l1*0.5", "cannot read"),
     ],

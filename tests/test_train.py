@@ -200,7 +200,7 @@ def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(clips, tmp_pat
 
 
 @pytest.mark.parametrize(
-    "spec", ["l1", "mse", "corr-l1", "corr-mse", "l1+vgg", "corr-l1+0.5*lpips"]
+    "spec", ["l1", "mse", "corr-l1", "corr-mse", "l1+vgg", "corr-l1+0.5*lpips", "lpips+corr-l1"]
 )
 def test_every_loss_spec_trains_one_step(clips, tmp_path, monkeypatch, spec):
     # No pretrained weights here: random VGG/LPIPS backbones exercise the same plumbing.
@@ -411,6 +411,18 @@ def test_flow_head_trains_from_the_cli_and_starts_as_linear(clips, tmp_path):
     rows = [r for r in _rows(run) if r.get("val_psnr")]
     assert float(rows[0]["val_psnr"]) == pytest.approx(float(rows[0]["val_psnr_linear"]))
     assert load_payload(run / "model.pt", kind="model")["model_config"]["head"] == "flow"
+
+
+def test_a_pixelwise_term_beside_a_corrwise_one_trains_from_the_cli(clips, tmp_path):
+    run = tmp_path / "run"
+    args = ["train", str(clips), "--out", str(run), "--size", "16", "--context", "2"]
+    args += ["--loss", "l1+corr-l1", "--flow", "dis", "--batch-size", "4", "--steps", "2"]
+    result = runner.invoke(app, args + ["--device", "cpu", "--val-every", "0"])
+    assert result.exit_code == 0, result.output
+    row = [r for r in _rows(run) if r.get("loss")][-1]
+    total, corr, pixel = (float(row[k]) for k in ("loss", "corr_loss", "pixel_loss"))
+    assert pixel > 0 and corr > 0 and total == pytest.approx(corr + pixel, rel=1e-4)
+    assert load_config(run / "config.toml").loss.spec == "l1+corr-l1"
 
 
 @pytest.mark.parametrize(

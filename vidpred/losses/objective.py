@@ -21,13 +21,18 @@ class Objective(nn.Module):
     """A loss with its logs: `objective(prediction, target) -> (loss, logs)`.
 
     `loss` is the scalar to minimise; `logs` maps names ("loss", each base term, "flow_mag", ...)
-    to detached 0-dim tensors. `flow_backend` names the flow a corr-wise loss uses (None for a
-    pixel-wise one), so a run can record what `auto` became.
+    to detached 0-dim tensors; with pixel-wise terms added to a corr-wise loss, theirs are
+    "pixel_loss", "pixel_<term>", and "corr_loss" is the corr-wise part. `flow_backend` names
+    the flow a corr-wise loss uses (None for a pixel-wise one), so a run can record what `auto`
+    became.
     """
 
-    def __init__(self, loss: PixelWiseLoss | CorrWiseLoss) -> None:
+    def __init__(
+        self, loss: PixelWiseLoss | CorrWiseLoss, pixel: PixelWiseLoss | None = None
+    ) -> None:
         super().__init__()
         self.loss = loss
+        self.pixel = pixel  # pixel-wise terms added to a corr-wise loss (`l1+corr-l1`)
 
     @property
     def flow_backend(self) -> str | None:
@@ -36,7 +41,15 @@ class Objective(nn.Module):
     def forward(
         self, prediction: torch.Tensor, target: torch.Tensor
     ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        return self.loss.loss_and_logs(prediction, target)
+        loss, logs = self.loss.loss_and_logs(prediction, target)
+        if self.pixel is None:
+            return loss, logs
+        extra, pixel_logs = self.pixel.loss_and_logs(prediction, target)
+        loss = loss + extra
+        # the corr-wise part keeps its names ("l1" is its l1), the pixel-wise part is "pixel_*"
+        logs = {**logs, **{f"pixel_{k}": v for k, v in pixel_logs.items()}}
+        logs["corr_loss"], logs["loss"] = logs["loss"], loss.detach()
+        return loss, logs
 
 
 def build_loss(
@@ -62,6 +75,9 @@ def build_loss(
     if isinstance(spec, str):
         spec = parse_loss_spec(spec)
     base = build_base(spec, pretrained=pretrained)  # before the flow: fail fast on weights
+    pixel = None
+    if spec.pixel_part is not None:  # `l1+corr-l1`: pixel-wise terms beside the corr-wise sum
+        pixel = PixelWiseLoss(base=build_base(spec.pixel_part, pretrained=pretrained))
     if not spec.corrwise:
         if (
             eps != 0.1
@@ -85,5 +101,5 @@ def build_loss(
             flow_mag_weight=flow_mag_weight,
             detach_flow=detach_flow,
         )
-    objective = Objective(loss)
+    objective = Objective(loss, pixel)
     return objective.to(device) if device is not None else objective

@@ -3,16 +3,18 @@
 
 Grammar (case and spaces ignored):
 
-    spec   := ["corr-"] term ("+" term)*
+    spec   := terms | [terms "+"] "corr-" terms
+    terms  := term ("+" term)*
     term   := [weight "*"] name
     name   := l1 | mse | vgg | lpips | lpips-vgg        (aliases: l2 = mse, lpips-alex = lpips)
     weight := a positive number (0.5, 2, 1e-3)
 
 The terms are a weighted sum of base losses (weight 1 when omitted). `corr-` applies to the whole
-sum: `corr-l1+vgg` is the correspondence-wise wrapper around the base loss (l1 + vgg), one flow
-and one warp per direction for all terms, as the authors' `PixelwiseLosses` inside `CorrWise`.
-Mixing pixel-wise and corr-wise terms (`l1+corr-l1`) is not part of the language; `corr-` may
-appear only once, at the start.
+sum after it: `corr-l1+vgg` is the correspondence-wise wrapper around the base loss (l1 + vgg),
+one flow and one warp per direction for all terms, as the authors' `PixelwiseLosses` inside
+`CorrWise`. Terms before `corr-` are pixel-wise and added to it: `l1+corr-l1` is pixel-wise l1
+plus corr-wise l1 (a pixel-wise term sees where things are, which a corr-wise one forgives:
+bench/loss_ranking.py). `corr-` appears at most once.
 
 Units: vidpred's images are in [0, 1], the authors' in [-1, 1], so their L1 is 2x ours (their MSE
 4x) while `vgg` is the same number in both (it scales its input to [-1, 1] itself). Their
@@ -50,8 +52,8 @@ TERM_WEIGHTS = {
 CORR_PREFIX = "corr-"
 
 _HELP = (
-    "a spec is [corr-]TERM[+TERM...] with TERM = [WEIGHT*]NAME and NAME one of "
-    f"{', '.join(BASE_TERMS)}; e.g. l1, corr-l1, corr-l1+vgg, l1+0.5*lpips"
+    "a spec is [TERMS+][corr-]TERMS, TERMS = TERM[+TERM...], TERM = [WEIGHT*]NAME, NAME one of "
+    f"{', '.join(BASE_TERMS)}; e.g. l1, corr-l1, corr-l1+vgg, l1+0.5*lpips, l1+corr-l1"
 )
 # "+" separates terms except inside an exponent such as 1e+3.
 _TERM_SPLIT = re.compile(r"(?<![0-9][eE])\+")
@@ -72,16 +74,35 @@ class LossTerm:
 
 @dataclass(frozen=True)
 class LossSpec:
+    """`terms`, corr-wise or not, plus `pixel_terms`: pixel-wise terms added to corr-wise ones
+    (`l1+corr-l1`: `pixel_terms` (l1,), `terms` (l1,), `corrwise`)."""
+
     terms: tuple[LossTerm, ...]
     corrwise: bool = False
+    pixel_terms: tuple[LossTerm, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.pixel_terms and not self.corrwise:
+            raise ValueError("pixel_terms are for corr-wise specs; put them in terms")
 
     def __str__(self) -> str:
-        return (CORR_PREFIX if self.corrwise else "") + "+".join(str(t) for t in self.terms)
+        pixel = "".join(f"{t}+" for t in self.pixel_terms)
+        return pixel + (CORR_PREFIX if self.corrwise else "") + "+".join(map(str, self.terms))
+
+    @property
+    def all_terms(self) -> tuple[LossTerm, ...]:
+        """Every term, pixel-wise ones first."""
+        return self.pixel_terms + self.terms
+
+    @property
+    def pixel_part(self) -> LossSpec | None:
+        """The pixel-wise terms added to a corr-wise sum, as a spec of their own."""
+        return LossSpec(self.pixel_terms) if self.pixel_terms else None
 
     @property
     def weights_needed(self) -> tuple[str, ...]:
         """Entries of vidpred.weights the base terms need (flow weights not included)."""
-        return tuple(w for t in self.terms if (w := TERM_WEIGHTS[t.name]) is not None)
+        return tuple(w for t in self.all_terms if (w := TERM_WEIGHTS[t.name]) is not None)
 
 
 def _bad(text: str, problem: str) -> SpecError:
@@ -93,13 +114,19 @@ def parse_loss_spec(text: str) -> LossSpec:
     if not isinstance(text, str):
         raise _bad(str(text), "not a string")
     body = "".join(text.split()).lower()
-    corrwise = body.startswith(CORR_PREFIX)
-    if corrwise:
-        body = body[len(CORR_PREFIX) :]
-    if CORR_PREFIX in body:
-        raise _bad(text, "corr- may appear once, at the start, and applies to the whole sum")
+    if body.count(CORR_PREFIX) > 1:
+        raise _bad(text, "corr- may appear once; it applies to every term after it")
+    pixel_text, corr, body = body.rpartition(CORR_PREFIX)
+    if corr and pixel_text and not pixel_text.endswith("+"):
+        raise _bad(text, f"cannot read term {(pixel_text + corr).split('+')[-1]!r}")
+    pixel = _parse_terms(text, pixel_text.removesuffix("+"), corrwise=False) if pixel_text else ()
+    return LossSpec(_parse_terms(text, body, corrwise=bool(corr)), bool(corr), pixel)
+
+
+def _parse_terms(text: str, body: str, *, corrwise: bool) -> tuple[LossTerm, ...]:
+    """The terms of `body` ("l1+0.5*vgg"), one part of the spec `text`."""
     if not body:
-        raise _bad(text, "no terms")
+        raise _bad(text, "no terms" if not text.strip() or corrwise else "empty term")
     terms: list[LossTerm] = []
     for raw in _TERM_SPLIT.split(body):
         match = _TERM.fullmatch(raw)
@@ -117,13 +144,17 @@ def parse_loss_spec(text: str) -> LossSpec:
             if not (math.isfinite(weight) and weight > 0):
                 raise _bad(text, f"weight of {name} must be a positive number, got {weight}")
         if any(t.name == name for t in terms):
-            raise _bad(text, f"{name} appears twice; give it one weight")
+            problem = f"{name} appears twice; give it one weight"
+            if corrwise:
+                problem += f" (corr- applies to every term after it: {name}+corr-... adds {name})"
+            raise _bad(text, problem)
         terms.append(LossTerm(name, weight))
-    return LossSpec(tuple(terms), corrwise)
+    return tuple(terms)
 
 
 def build_base(spec: LossSpec, *, pretrained: bool = True) -> WeightedSum:
-    """The (weighted) base loss of `spec`, corr- or not. `pretrained=False`: random networks."""
+    """The (weighted) base loss of `spec.terms`, corr- or not (the pixel-wise terms beside a
+    corr-wise sum are `build_base(spec.pixel_part)`). `pretrained=False`: random networks."""
     modules = {
         "l1": lambda: MapLoss(l1_map),
         "mse": lambda: MapLoss(mse_map),
@@ -141,10 +172,15 @@ def resolve_base(base: str | LossSpec | nn.Module | Callable) -> nn.Module:
         base = parse_loss_spec(base)
     if isinstance(base, LossSpec):
         if base.corrwise:
-            raise SpecError(
-                f"base loss {str(base)!r} must be pixel-wise: give "
-                f"CorrWiseLoss(base={str(base).removeprefix(CORR_PREFIX)!r}) for the corr-wise loss"
+            hint = (
+                ""
+                if base.pixel_terms
+                else (
+                    f": give CorrWiseLoss(base={str(base).removeprefix(CORR_PREFIX)!r}) for the "
+                    "corr-wise loss"
+                )
             )
+            raise SpecError(f"base loss {str(base)!r} must be pixel-wise{hint}")
         return build_base(base)
     if isinstance(base, nn.Module):
         return base

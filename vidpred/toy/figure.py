@@ -25,12 +25,15 @@ FONT_SIZE = 13
 
 def loss_label(spec: LossSpec) -> str:
     """The figure's name for a spec: `corr-l1` -> "Corr-wise L1", `l1+vgg` -> "L1 + Perceptual",
-    `l1+0.5*mse` -> "L1 + 0.5 MSE"."""
-    terms = [
-        (f"{t.weight:g} " if t.weight != 1.0 else "") + TERM_LABELS[t.name] for t in spec.terms
-    ]
-    text = " + ".join(terms)
-    return f"Corr-wise {text}" if spec.corrwise else text
+    `l1+0.5*mse` -> "L1 + 0.5 MSE", `l1+corr-l1` -> "L1 + Corr-wise L1"."""
+
+    def terms(ts) -> str:
+        return " + ".join(
+            (f"{t.weight:g} " if t.weight != 1.0 else "") + TERM_LABELS[t.name] for t in ts
+        )
+
+    text = f"Corr-wise {terms(spec.terms)}" if spec.corrwise else terms(spec.terms)
+    return " + ".join(filter(None, [terms(spec.pixel_terms), text]))
 
 
 def display_scale(width: int) -> int:

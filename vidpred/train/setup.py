@@ -94,7 +94,7 @@ def check_size(cfg: RunConfig, model_cfg: ModelConfig) -> None:
             f"--size {h}x{w}: height and width must be multiples of {s}, at least {least} "
             f"(SSIM's {SSIM_MIN_SIDE}-pixel window)"
         )
-    terms = {t.name for t in parse_loss_spec(cfg.loss.spec).terms}
+    terms = {t.name for t in parse_loss_spec(cfg.loss.spec).all_terms}
     if "lpips" in terms and min(h, w) < 32:  # AlexNet's strided stem pools 16 px to nothing
         raise VidpredError(f"--size {h}x{w}: the lpips (AlexNet) loss needs at least 32x32")
 
