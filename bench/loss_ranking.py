@@ -2,8 +2,8 @@
 
 For every window of every clip (centre crop at the working size, horizon 1), the next frame is
 predicted by `copy-last` and by `linear` (DIS, constant velocity), and each prediction is scored
-with PSNR and with the losses `vidpred train --loss` offers (l1, mse, corr-l1, corr-l1+mse, as
-training computes them: `vidpred.losses.build_loss`). Per clip it prints how much worse copy-last
+with PSNR and with losses `vidpred train --loss` offers (l1, mse, corr-l1, corr-l1+mse,
+l1+corr-l1, as training computes them: `vidpred.losses.build_loss`). Per clip it prints how much worse copy-last
 is than linear under each: PSNR in dB, each loss as a relative change (+10% = copy-last's loss
 is 10% higher, so the loss, like PSNR, prefers linear).
 
@@ -34,7 +34,7 @@ from vidpred.eval.metrics import capped_psnr  # noqa: E402
 from vidpred.flow.backends import build_flow  # noqa: E402
 from vidpred.losses import build_loss  # noqa: E402
 
-LOSSES = ("l1", "mse", "corr-l1", "corr-l1+mse")
+LOSSES = ("l1", "mse", "corr-l1", "corr-l1+mse", "l1+corr-l1")
 SHARED = ROOT.parent / "shared" / "data" / "bigbuckbunny.mp4"
 CONTEXT = 3
 

@@ -1,5 +1,6 @@
-"""Which head and loss to train by default: {pixels, flow} x {l1, corr-l1, corr-l1+mse}, each
-trained on the same budget, scored against copy-last and linear on windows it never saw.
+"""Which head and loss to train by default: {pixels, flow} x {l1, corr-l1, corr-l1+mse,
+l1+corr-l1}, each trained on the same budget, scored against copy-last and linear on windows it
+never saw.
 
     python bench/quality.py                          # the sample clips + the shared bunny clip
     python bench/quality.py --heldout clips/a.mp4 clips/b.mp4 --steps 400
@@ -41,7 +42,8 @@ from vidpred.flow.backends import build_flow  # noqa: E402
 from vidpred.inference import load_model, predict_future  # noqa: E402
 from vidpred.train import train  # noqa: E402
 
-CONFIGS = [(h, loss) for h in ("pixels", "flow") for loss in ("l1", "corr-l1", "corr-l1+mse")]
+LOSSES = ("l1", "corr-l1", "corr-l1+mse", "l1+corr-l1")  # the last: pixel-wise l1 + corr-wise l1
+CONFIGS = [(h, loss) for h in ("pixels", "flow") for loss in LOSSES]
 SHARED = ROOT.parent / "shared" / "data" / "bigbuckbunny.mp4"
 
 
@@ -106,7 +108,7 @@ def main() -> None:
     ap.add_argument("--size", type=int, default=64)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--configs", nargs="*", help="HEAD:LOSS pairs (default: all six)")
+    ap.add_argument("--configs", nargs="*", help="HEAD:LOSS pairs (default: all eight)")
     ap.add_argument("--runs", type=Path, default=Path("runs/bench_quality"))
     ap.add_argument("--out", type=Path, default=ROOT / "bench/results/quality.json")
     a = ap.parse_args()
