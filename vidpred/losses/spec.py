@@ -172,14 +172,10 @@ def resolve_base(base: str | LossSpec | nn.Module | Callable) -> nn.Module:
         base = parse_loss_spec(base)
     if isinstance(base, LossSpec):
         if base.corrwise:
-            hint = (
-                ""
-                if base.pixel_terms
-                else (
-                    f": give CorrWiseLoss(base={str(base).removeprefix(CORR_PREFIX)!r}) for the "
-                    "corr-wise loss"
-                )
-            )
+            hint = ""
+            if not base.pixel_terms:  # `corr-l1` -> CorrWiseLoss(base="l1")
+                inner = str(base).removeprefix(CORR_PREFIX)
+                hint = f": give CorrWiseLoss(base={inner!r}) for the corr-wise loss"
             raise SpecError(f"base loss {str(base)!r} must be pixel-wise{hint}")
         return build_base(base)
     if isinstance(base, nn.Module):
