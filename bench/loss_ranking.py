@@ -3,9 +3,9 @@
 For every window of every clip (centre crop at the working size, horizon 1), the next frame is
 predicted by `copy-last` and by `linear` (DIS, constant velocity), and each prediction is scored
 with PSNR and with losses `vidpred train --loss` offers (l1, mse, corr-l1, corr-l1+mse,
-l1+corr-l1, as training computes them: `vidpred.losses.build_loss`). Per clip it prints how much worse copy-last
-is than linear under each: PSNR in dB, each loss as a relative change (+10% = copy-last's loss
-is 10% higher, so the loss, like PSNR, prefers linear).
+l1+corr-l1, as training computes them: `vidpred.losses.build_loss`). Per clip it prints how much
+worse copy-last is than linear under each: PSNR in dB, each loss as a relative change (+10% =
+copy-last's loss is 10% higher, so the loss, like PSNR, prefers linear).
 
 A loss that barely tells the two apart cannot teach a flow head *where* things go, only how they
 look: the reason behind the flow head's measurements with corr-l1 in the README. Saves JSON.

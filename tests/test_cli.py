@@ -25,7 +25,7 @@ def test_help_shows_the_defaults_and_reflows_paragraphs():
     # breaks were kept, so paragraphs came out ragged.
     wide = {"COLUMNS": "200", "TERMINAL_WIDTH": "200"}
     train = " ".join(runner.invoke(app, ["train", "--help"], env=wide).output.split())
-    assert "[default: corr-l1]" in train and "[default: flow]" in train
+    assert "[default: l1+corr-l1]" in train and "[default: flow]" in train
     result = runner.invoke(app, ["eval", "--help"], env=wide)
     assert "interpolation models predict every other frame" in result.output
 

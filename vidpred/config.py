@@ -48,7 +48,8 @@ class ModelChoice:
 
 @dataclass(frozen=True)
 class LossConfig:
-    spec: str = "corr-l1"  # the loss-spec language of vidpred.losses
+    # the loss-spec language of vidpred.losses; pixel-wise l1 + corr-wise l1 won bench/quality.py
+    spec: str = "l1+corr-l1"
     flow: str = "auto"  # flow backend for corr- losses; "auto" is resolved and recorded
 
 

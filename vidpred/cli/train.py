@@ -27,7 +27,7 @@ def train(
         str | None,
         typer.Option(
             help="Loss spec: l1, mse, corr-l1, corr-l1+vgg, l1+0.5*lpips, l1+corr-l1 (pixel-wise "
-            "l1 plus corr-wise l1) ... [default: corr-l1]"
+            "l1 plus corr-wise l1) ... [default: l1+corr-l1]"
         ),
     ] = None,
     task: Annotated[
