@@ -28,23 +28,21 @@ import torch
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from vidpred.data import ClipDataset, load_clips  # noqa: E402
+from quality import default_clips, windows_of  # noqa: E402  (bench/, the script's folder)
+
 from vidpred.eval.baselines import baseline_frames  # noqa: E402
 from vidpred.eval.metrics import capped_psnr  # noqa: E402
 from vidpred.flow.backends import build_flow  # noqa: E402
 from vidpred.losses import build_loss  # noqa: E402
 
 LOSSES = ("l1", "mse", "corr-l1", "corr-l1+mse", "l1+corr-l1")
-SHARED = ROOT.parent / "shared" / "data" / "bigbuckbunny.mp4"
 CONTEXT = 3
 
 
 def rank_clip(path: Path, *, size: int, flow, losses: dict, max_windows: int) -> dict:
     """Mean PSNR and losses of copy-last and linear over the windows of one clip."""
-    clips, _ = load_clips([path], size=(size, size), frames=CONTEXT + 1)
-    ds = ClipDataset(clips, frames=CONTEXT + 1, size=(size, size), step=CONTEXT + 1)
-    n = min(len(ds), max_windows)
-    windows = torch.stack([ds[i] for i in range(n)])  # (N, K + 1, C, H, W)
+    windows = windows_of([path], frames=CONTEXT + 1, size=size, time_split=None)[:max_windows]
+    n = len(windows)  # (N, K + 1, C, H, W)
     context, truth = windows[:, :CONTEXT], windows[:, CONTEXT:]
     scores: dict[str, dict[str, float]] = {}
     for name in ("copy-last", "linear"):
@@ -65,10 +63,7 @@ def rank_clip(path: Path, *, size: int, flow, losses: dict, max_windows: int) ->
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    excerpt = ROOT / "sample_videos" / "bigbuckbunny_excerpt.mp4"
-    default = sorted((ROOT / "sample_videos").glob("*.mp4"))
-    default = [c for c in default if c != excerpt] + [SHARED if SHARED.exists() else excerpt]
-    ap.add_argument("clips", nargs="*", type=Path, default=default)
+    ap.add_argument("clips", nargs="*", type=Path, default=default_clips())
     ap.add_argument("--size", type=int, default=64)
     ap.add_argument("--max-windows", type=int, default=64)
     ap.add_argument("--threads", type=int, default=2)

@@ -83,6 +83,16 @@ def score(model, windows: torch.Tensor, horizon: int, flow) -> dict:
     }
 
 
+def default_clips() -> list[Path]:
+    """The sample clips, and real footage: the shared bunny clip where it exists, else the
+    excerpt of it in sample_videos/ (never both: the same frames would sit on both sides of the
+    time split)."""
+    clips = sorted((ROOT / "sample_videos").glob("*.mp4"))
+    excerpt = ROOT / "sample_videos" / "bigbuckbunny_excerpt.mp4"
+    real = SHARED if SHARED.exists() else excerpt
+    return [c for c in clips if c != excerpt] + [real]
+
+
 def windows_of(paths, *, frames: int, size: int, time_split: float | None) -> torch.Tensor:
     """Non-overlapping centre-crop windows of `paths` (only the last `time_split` of each file)."""
     clips, _ = load_clips(paths, size=(size, size), frames=frames)
@@ -94,14 +104,7 @@ def windows_of(paths, *, frames: int, size: int, time_split: float | None) -> to
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    # The sample clips, and real footage: the shared bunny clip where it exists, else the
-    # excerpt of it in sample_videos/ (never both: the same frames would sit on both sides of
-    # the time split).
-    clips = sorted((ROOT / "sample_videos").glob("*.mp4"))
-    excerpt = ROOT / "sample_videos" / "bigbuckbunny_excerpt.mp4"
-    real = SHARED if SHARED.exists() else excerpt
-    default_data = [str(c) for c in clips if c != excerpt] + [str(real)]
-    ap.add_argument("--data", nargs="+", default=default_data)
+    ap.add_argument("--data", nargs="+", default=[str(c) for c in default_clips()])
     ap.add_argument("--heldout", nargs="*", default=[], help="files never trained on")
     ap.add_argument("--steps", type=int, default=400)
     ap.add_argument("--batch-size", type=int, default=16)
