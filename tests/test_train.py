@@ -416,13 +416,13 @@ def test_flow_head_trains_from_the_cli_and_starts_as_linear(clips, tmp_path):
 def test_a_pixelwise_term_beside_a_corrwise_one_trains_from_the_cli(clips, tmp_path):
     run = tmp_path / "run"
     args = ["train", str(clips), "--out", str(run), "--size", "16", "--context", "2"]
-    args += ["--loss", "l1+corr-l1", "--flow", "dis", "--batch-size", "4", "--steps", "2"]
+    args += ["--loss", "L1 + Corr-L1", "--flow", "dis", "--batch-size", "4", "--steps", "2"]
     result = runner.invoke(app, args + ["--device", "cpu", "--val-every", "0"])
     assert result.exit_code == 0, result.output
     row = [r for r in _rows(run) if r.get("loss")][-1]
     total, corr, pixel = (float(row[k]) for k in ("loss", "corr_loss", "pixel_loss"))
     assert pixel > 0 and corr > 0 and total == pytest.approx(corr + pixel, rel=1e-4)
-    assert load_config(run / "config.toml").loss.spec == "l1+corr-l1"
+    assert load_config(run / "config.toml").loss.spec == "l1+corr-l1"  # as typed: canonical
 
 
 @pytest.mark.parametrize(

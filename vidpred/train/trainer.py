@@ -30,7 +30,7 @@ from vidpred.flow.backends import build_flow
 from vidpred.io.atomic import errors_name
 from vidpred.io.frames import write_image
 from vidpred.io.grids import comparison_grid
-from vidpred.losses import build_loss
+from vidpred.losses import build_loss, parse_loss_spec
 from vidpred.models import build_model
 from vidpred.train.rundir import RunFolder
 from vidpred.train.runtime import (
@@ -371,9 +371,11 @@ class Trainer:
                 self.log.write(row)
 
     def _resolved_config(self) -> RunConfig:
-        """The config as run: `auto` flow and validation split replaced by what they became."""
+        """The config as run: `auto` flow and validation split replaced by what they became, the
+        loss spec in its canonical form (`L1 + Corr-L2` is recorded as `l1+corr-mse`)."""
         how = self.data.val_split
         cfg = self.cfg.override("data", val_split=how) if how in ("files", "time") else self.cfg
+        cfg = cfg.override("loss", spec=str(parse_loss_spec(cfg.loss.spec)))
         return cfg.override("loss", flow=self.flow) if self.flow else cfg
 
     def _validate_and_sample(self, at_end: bool, *, sample: bool) -> dict[str, float]:
