@@ -13,7 +13,6 @@ from vidpred.flow.backends import (
     resolve_flow_backend,
 )
 from vidpred.flow.motion import (
-    average_along,
     backward_flow,
     blend_midpoint,
     carry_forward,
@@ -39,7 +38,6 @@ __all__ = [
     "FlowEstimator",
     "InputPadder",
     "RAFTFlow",
-    "average_along",
     "backward_flow",
     "blend_midpoint",
     "build_flow",

@@ -8,10 +8,6 @@
   moves along the negation of its backward flow, so outlines move with their objects (a warp
   reads the motion where content lands, so a moving object's outline stays where it was). Holes
   are filled from another prediction. The flow head offers it to its network as an alternative.
-- `average_along`: every context frame sampled where constant velocity puts it at step k, and
-  averaged. Where the motion holds, the same content seen T times with independent sensor noise:
-  a temporal denoise that stays sharp (where it does not, a blur). The flow head offers it to its
-  network as another alternative.
 - `flow_midpoint`: the frame at time t in (0, 1) between a and b, each neighbour warped along its
   flow to the other (scaled to t) and the two averaged, weighted by closeness in time.
 
@@ -51,15 +47,6 @@ def carry_forward(last: Tensor, back: Tensor, fill: Tensor) -> Tensor:
     k for step k); pixels that at most half a source pixel lands on take `fill` `(B, C, H, W)`."""
     moved, weight = splat(last, -back)
     return torch.where(weight > 0.5, moved, fill)
-
-
-def average_along(context: Tensor, back: Tensor, k: Tensor) -> Tensor:
-    """The mean over the frames of `context` `(B, T, C, H, W)` of frame T-1-j warped along
-    (k + j) times `back` (`(B, 2, H, W)`, the last frame's backward flow; `k` `(B, 1, 1, 1)` the
-    step): `(B, C, H, W)`. For j = 0 this is the `linear` prediction; older frames are sampled
-    further along the same motion."""
-    T = context.shape[1]
-    return sum(warp(context[:, T - 1 - j], (k + j) * back) for j in range(T)) / T
 
 
 def _times(t: float | Tensor, like: Tensor) -> Tensor:

@@ -5,8 +5,7 @@
 - `flow`: motion first (Deep Voxel Flow, SDC-Net): the frame is *sampled* from the context along
   the flow the backend measured, and the network learns only what that motion gets wrong: a flow
   correction, blend weights (towards the unmoved last frame where the motion is wrong; towards
-  the forward-splatted frame where outlines must move; towards the mean of all context frames
-  sampled along the motion, a temporal denoise) and an RGB residual. Untrained it returns
+  the forward-splatted frame where outlines must move) and an RGB residual. Untrained it returns
   exactly the zero-parameter baselines of `vidpred.flow.motion` (`linear`, `flow-mid`), so
   training starts where the best heuristic is (issue 11). Sampling keeps predictions sharp,
   which is what correspondence-wise losses reward.
@@ -31,22 +30,21 @@ FIT_GAIN = 4.0
 
 
 def out_channels(head: str, task: str, channels: int) -> int:
-    """Channels of the last conv: C (pixels); flow + three blend weights + C to predict; two flows
-    + weight + C to interpolate."""
+    """Channels of the last conv: C (pixels); flow + two blend weights + C to predict; two flows +
+    weight + C to interpolate."""
     if head == "pixels":
         return channels
-    return (2 + 3 + channels) if task == "predict" else (2 + 2 + 1 + channels)
+    return (2 + 2 + channels) if task == "predict" else (2 + 2 + 1 + channels)
 
 
 def extra_in_channels(head: str, task: str, channels: int) -> int:
     """Channels the flow head adds to the stacked frames: the base frame (C), the motion (2 or 4),
     the time (1: the step k to predict, t to interpolate) and, to predict, the motion's fit
-    error (C) and the differences from the warp of the forward splat (C) and of the context's
-    mean along the motion (C)."""
+    error (C) and the forward splat's difference from the warp (C)."""
     if head == "pixels":
         return 0
     if task == "predict":
-        return channels + 2 + 1 + 3 * channels
+        return channels + 2 + 1 + channels + channels
     return channels + 4 + 1
 
 
@@ -67,31 +65,22 @@ def compose_pixels(out: Tensor, base: Tensor) -> Tensor:
     return clamp_straight_through(base + out.tanh())
 
 
-def compose_prediction(
-    out: Tensor, last: Tensor, motion: Tensor, carried: Tensor, averaged: Tensor
-) -> Tensor:
-    """The next frame from the flow head's output `(B, 2 + 3 + C, H, W)`.
+def compose_prediction(out: Tensor, last: Tensor, motion: Tensor, carried: Tensor) -> Tensor:
+    """The next frame from the flow head's output `(B, 2 + 2 + C, H, W)`.
 
     `last` `(B, C, H, W)` is sampled along `motion + correction` (`motion` `(B, 2, H, W)` is k
-    times the backward flow for step k), then blended towards three alternatives by weights in
+    times the backward flow for step k), then blended towards two alternatives by weights in
     [0, 1]: the unwarped `last` (where sampling along the motion is wrong: occlusions, a motion
-    that stopped), `carried`, `last` forward-splatted along the motion
-    (`vidpred.flow.motion.carry_forward`: outlines move with their objects), and `averaged`, the
-    mean of the context frames sampled along the motion (`vidpred.flow.motion.average_along`:
-    sensor noise averaged away where the motion holds); plus an RGB residual. With `out == 0`
-    this is `warp(last, motion)`: the `linear` baseline, exactly.
+    that stopped) and `carried`, `last` forward-splatted along the motion
+    (`vidpred.flow.motion.carry_forward`: outlines move with their objects); plus an RGB
+    residual. With `out == 0` this is `warp(last, motion)`: the `linear` baseline, exactly.
     """
     correction = out[:, :2] * FLOW_UNIT  # (B, 2, H, W) pixels
-    # (B, 3, H, W) in [0, 1]: towards last, carried, averaged; 0 = follow the motion
-    to_last, to_carried, to_averaged = clamp_straight_through(out[:, 2:5].tanh()).split(1, dim=1)
+    to_last = clamp_straight_through(out[:, 2:3].tanh())  # (B, 1, H, W), 0 = follow the motion
+    to_carried = clamp_straight_through(out[:, 3:4].tanh())  # (B, 1, H, W)
     warped = warp(last, motion + correction)
-    base = (
-        warped
-        + to_last * (last - warped)
-        + to_carried * (carried - warped)
-        + to_averaged * (averaged - warped)
-    )
-    return compose_pixels(out[:, 5:], base)
+    base = warped + to_last * (last - warped) + to_carried * (carried - warped)
+    return compose_pixels(out[:, 4:], base)
 
 
 def compose_interpolation(

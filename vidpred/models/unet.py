@@ -22,7 +22,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from vidpred.flow.backends import FLOW_BACKENDS, FlowEstimator, build_flow
-from vidpred.flow.motion import average_along, backward_flow, carry_forward, pair_flows
+from vidpred.flow.motion import backward_flow, carry_forward, pair_flows
 from vidpred.flow.warping import warp
 from vidpred.models.heads import (
     FIT_GAIN,
@@ -329,7 +329,6 @@ class UNetPredictor(nn.Module):
         # without warping (+0.2 dB on bench/quality.py's two held-out clips; README has more).
         fit = warp(frames[:, -2], motion) - last  # (B, C, H, W)
         carried = carry_forward(last, scaled, fill=base)  # (B, C, H, W)
-        averaged = average_along(frames, motion, k)  # (B, C, H, W)
         x = torch.cat(
             [
                 frames.flatten(1, 2) * 2.0 - 1.0,  # (B, T*C, H, W)
@@ -338,11 +337,10 @@ class UNetPredictor(nn.Module):
                 ((k - 1) / 4).expand(B, 1, H, W),  # (B, 1, H, W)
                 fit * FIT_GAIN,  # (B, C, H, W)
                 (carried - base) * FIT_GAIN,  # (B, C, H, W): where the splat disagrees
-                (averaged - base) * FIT_GAIN,  # (B, C, H, W): noise, or where the motion fails
             ],
             dim=1,
         )
-        return compose_prediction(self._trunk(x), last, scaled, carried, averaged)
+        return compose_prediction(self._trunk(x), last, scaled, carried)
 
     def _interpolate_along_flow(self, frames: Tensor, time, motion: Tensor | None) -> Tensor:
         B, T, C, H, W = frames.shape
