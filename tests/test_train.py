@@ -422,7 +422,7 @@ def test_a_pixelwise_term_beside_a_corrwise_one_trains_from_the_cli(clips, tmp_p
     row = [r for r in _rows(run) if r.get("loss")][-1]
     total, corr, pixel = (float(row[k]) for k in ("loss", "corr_loss", "pixel_loss"))
     assert pixel > 0 and corr > 0 and total == pytest.approx(corr + pixel, rel=1e-4)
-    assert load_config(run / "config.toml").loss.spec == "l1+corr-l1"  # as typed: canonical
+    assert load_config(run / "config.toml").loss.spec == "l1+corr-l1"  # saved canonical
 
 
 @pytest.mark.parametrize(
