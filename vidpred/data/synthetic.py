@@ -7,10 +7,7 @@ predictable, as FlyingChairs did for optical flow (Dosovitskiy et al., ICCV 2015
 
 - the background is a photo seen by a camera that pans (a few px a frame at the working size, up
   to `max_speed`), zooms at a steady rate and half the time rolls; velocities are mostly constant,
-  with a constant acceleration and a little jitter on top, so the past does not fix the future.
-  In a share of windows (`still`) the camera does not move at all, as on a tripod: much real
-  footage (a webcam, a microscope, a fish tank) is that, and a model that never saw it learns to
-  change what should stay put;
+  with a constant acceleration and a little jitter on top, so the past does not fix the future;
 - `objects` soft-edged ellipses or polygons cut from *other* photos move across it with their own
   velocities and spins (occlusions and disocclusions at their edges);
 - every frame gets its own sensor noise.
@@ -53,8 +50,6 @@ PHOTOS: dict[str, tuple[float, float, float, float]] = {
     "retina.jpg": (0.25, 0.75, 0.25, 0.75),
     "rocket.jpg": (0, 1, 0, 1),
 }
-# The share of windows whose camera stands still (module docstring).
-STILL = 0.3
 _WARP = cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP  # maps give output pixel -> source pixel
 
 
@@ -121,20 +116,17 @@ def camera_maps(
     size: tuple[int, int],
     photo_hw: tuple[int, int],
     max_speed: float,
-    still: bool = False,
 ) -> np.ndarray:
     """Inverse affine maps `(frames, 2, 3)`, output pixel -> photo pixel, of a camera that pans
     along `motion_path`, zooms at a steady rate and half the time rolls, every view inside the
-    photo (a sweep too wide for it is zoomed in on until it fits); `still`: the same view in
-    every frame."""
+    photo (a sweep too wide for it is zoomed in on until it fits)."""
     H, W = size
     middle = (frames - 1) // 2
     t = np.arange(frames) - middle
-    moves = 0.0 if still else 1.0
-    pan = motion_path(rng, frames, max_speed * moves)  # (T, 2) in output pixels
-    zoom = rng.uniform(1.0, 1.3) * np.exp(rng.normal(0, 0.015) * moves * t)  # output px / photo px
+    pan = motion_path(rng, frames, max_speed)  # (T, 2) in output pixels
+    zoom = rng.uniform(1.0, 1.3) * np.exp(rng.normal(0, 0.015) * t)  # output px per photo px
     zoom /= min(1.0, zoom.min())
-    roll = rng.normal(0, 0.01) * moves * t if rng.random() < 0.5 else np.zeros(frames)
+    roll = rng.normal(0, 0.01) * t if rng.random() < 0.5 else np.zeros(frames)
     linear = np.stack([_rotation(r) / z for r, z in zip(roll, zoom, strict=True)])  # (T, 2, 2)
     centre = np.array([(W - 1) / 2, (H - 1) / 2])
     # Where each view's corners land in the photo, relative to the middle view's centre.
@@ -204,15 +196,12 @@ def render_window(
     max_speed: float,
     objects: tuple[int, int],
     noise_levels: tuple[float, float],
-    still: float = 0.0,
 ) -> np.ndarray:
-    """One window, float32 `(frames, H, W, 3)` in [0, 1]; see the module docstring. `still` is
-    the chance that the camera does not move."""
+    """One window, float32 `(frames, H, W, 3)` in [0, 1]; see the module docstring."""
     H, W = size
     b = int(rng.integers(len(photos)))
     background = photos[b]
-    fixed = still > 0 and bool(rng.random() < still)  # no draw at 0: the same windows as before
-    cams = camera_maps(rng, frames, size, background.shape[:2], max_speed, still=fixed)
+    cams = camera_maps(rng, frames, size, background.shape[:2], max_speed)
     out = np.stack([cv2.warpAffine(background, m, (W, H), flags=_WARP) for m in cams])
     out = out.astype(np.float32)  # (T, H, W, 3) in grey levels until the end: fewer passes
     others = [p for i, p in enumerate(photos) if i != b]
@@ -238,8 +227,7 @@ class SyntheticMotion(Dataset):
     index), so any worker or rank renders the same window; call `set_epoch` for new ones.
     `max_speed` (px a frame at `size`; default `max(H, W) / 8`, 8 at 64x64) bounds the pans and
     the objects' speeds; `objects` is the (min, max) count of cut-outs; `noise_levels` the range,
-    in 8-bit grey levels, of the sensor noise's standard deviation; `still` the share of windows
-    whose camera does not move (the objects still do).
+    in 8-bit grey levels, of the sensor noise's standard deviation.
     """
 
     def __init__(
@@ -252,7 +240,6 @@ class SyntheticMotion(Dataset):
         max_speed: float | None = None,
         objects: tuple[int, int] = (1, 3),
         noise_levels: tuple[float, float] = (0.5, 2.0),
-        still: float = STILL,
     ) -> None:
         H, W = size
         if frames < 1 or length < 0 or H < 8 or W < 8:
@@ -263,13 +250,11 @@ class SyntheticMotion(Dataset):
             raise ValueError(f"objects must be (min, max) with 0 <= min <= max, got {objects}")
         if not 0 <= noise_levels[0] <= noise_levels[1]:
             raise ValueError(f"noise_levels must be (lo, hi), 0 <= lo <= hi, got {noise_levels}")
-        if not 0 <= still <= 1:
-            raise ValueError(f"still must be in [0, 1], got {still}")
         if max_speed is not None and max_speed < 0:
             raise ValueError(f"max_speed must be >= 0, got {max_speed}")
         self.frames, self.size, self.length, self.seed, self.epoch = frames, (H, W), length, seed, 0
         self.max_speed = max(H, W) / 8 if max_speed is None else float(max_speed)
-        self.objects, self.noise_levels, self.still = tuple(objects), tuple(noise_levels), still
+        self.objects, self.noise_levels = tuple(objects), tuple(noise_levels)
 
     def __len__(self) -> int:
         return self.length
@@ -289,7 +274,6 @@ class SyntheticMotion(Dataset):
             max_speed=self.max_speed,
             objects=self.objects,
             noise_levels=self.noise_levels,
-            still=self.still,
         )  # (T, H, W, 3)
         return torch.from_numpy(np.ascontiguousarray(window.transpose(0, 3, 1, 2)))  # (T, 3, H, W)
 
