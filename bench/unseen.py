@@ -27,21 +27,37 @@ ROOT = Path(__file__).resolve().parent.parent
 BASELINES = ("copy-last", "linear")
 
 
-def eval_once(model: Path, clips: Path, horizon: int) -> dict:
-    """One `vidpred eval` run: the model's paired Δ PSNR vs each baseline, and per clip."""
+def run_eval(model: Path, clips: Path, horizon: int, baselines=BASELINES) -> tuple[dict, list]:
+    """One `vidpred eval MODEL CLIPS --horizon H --baseline ... --metrics psnr --json` run: its
+    JSON report and every window's PSNRs, `(clip file name, first frame, step, {name: psnr})`."""
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "eval"
         cmd = [sys.executable, "-m", "vidpred", "eval", str(model), str(clips)]
         cmd += ["--horizon", str(horizon), "--metrics", "psnr", "--out", str(out), "--json"]
-        for b in BASELINES:
+        for b in baselines:
             cmd += ["--baseline", b]
         env = {**os.environ, "OMP_NUM_THREADS": "1"}
         done = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=ROOT)
         if done.returncode != 0:
             raise SystemExit(f"{model}: vidpred eval failed: {done.stderr.strip()}")
-        report = json.loads(done.stdout)
-        per_clip = clip_means(out / "per_clip.csv")
-    (name,) = (k for k in report if k not in BASELINES)
+        scores: dict[tuple, dict[str, float]] = defaultdict(dict)
+        for r in csv.DictReader((out / "per_clip.csv").open()):
+            key = (Path(r["clip"]).name, int(r["first_frame"]), int(r["step"]))
+            scores[key][r["model"]] = float(r["psnr"])
+    return json.loads(done.stdout), [(*key, s) for key, s in sorted(scores.items())]
+
+
+def model_name(names) -> str:
+    """The one name among a window's scores that is not a baseline."""
+    (name,) = (k for k in names if k not in BASELINES)
+    return name
+
+
+def eval_once(model: Path, clips: Path, horizon: int) -> dict:
+    """One `vidpred eval` run: the model's paired Δ PSNR vs each baseline, and per clip."""
+    report, rows = run_eval(model, clips, horizon)
+    name = model_name(report)
+    per_clip = clip_means(rows)
     return {
         "windows": report["linear"]["psnr"]["n"],
         "psnr": {k: report[k]["psnr"]["mean"] for k in (name, *BASELINES)},
@@ -53,15 +69,11 @@ def eval_once(model: Path, clips: Path, horizon: int) -> dict:
     }
 
 
-def clip_means(path: Path) -> dict[str, float]:
+def clip_means(rows: list) -> dict[str, float]:
     """Mean over windows and steps of model - linear PSNR, per clip file name."""
-    rows: dict[tuple, dict[str, float]] = defaultdict(dict)
-    for r in csv.DictReader(path.open()):
-        rows[(r["clip"], r["first_frame"], r["step"])][r["model"]] = float(r["psnr"])
     deltas: dict[str, list[float]] = defaultdict(list)
-    for (clip, _, _), scores in rows.items():
-        (name,) = (k for k in scores if k not in BASELINES)
-        deltas[Path(clip).name].append(scores[name] - scores["linear"])
+    for clip, _, _, scores in rows:
+        deltas[clip].append(scores[model_name(scores)] - scores["linear"])
     return {clip: sum(v) / len(v) for clip, v in sorted(deltas.items())}
 
 
