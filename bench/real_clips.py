@@ -198,7 +198,8 @@ def fetch(archive: Archive, cache: Path) -> Path:
             part.open("wb") as f,
         ):
             shutil.copyfileobj(r, f, 1 << 20)
-    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    with path.open("rb") as f:
+        digest = hashlib.file_digest(f, "sha256").hexdigest()  # in chunks, not 200 MB at once
     if digest != archive.sha256:
         raise SystemExit(
             f"{path}: SHA-256 {digest}, expected {archive.sha256}; delete it to refetch"

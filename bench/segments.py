@@ -7,7 +7,7 @@ named stretch of frames, pooled over clips by name.
         --segment title=/data/fresh/face_noface.mov:73:169
 
 A pooled mean over a folder hides which footage sets its sign, and one piece of footage can sit
-in several files. Each clip is scored once per model by `vidpred eval MODEL CLIP --baseline
+in several files. Each model scores every clip named in one `vidpred eval MODEL CLIP... --baseline
 linear` at `--horizon` (`unseen.run_eval`, as `bench/unseen.py` scores folders); a window belongs
 to the stretch `FIRST:STOP` (frame indices, STOP excluded) that holds the frame it is scored on:
 its first frame + the model's context + step - 1. Prints the mean Δ, its ci95 over windows and
@@ -47,19 +47,19 @@ def main() -> None:
     ap.add_argument("--horizon", type=int, default=1)
     ap.add_argument("--out", type=Path, default=ROOT / "bench/results/segments.json")
     a = ap.parse_args()
-    clips = sorted({clip for _, clip, _, _ in a.segment})
+    clips = sorted({clip.resolve() for _, clip, _, _ in a.segment})
     results = []
     for model in a.models:
         context = load_model(model).config.context
         found: dict[str, tuple[list, list]] = defaultdict(lambda: ([], []))
-        for clip in clips:
-            _, rows = run_eval(model, clip, a.horizon, baselines=("linear",))
+        _, rows = run_eval(model, clips, a.horizon, baselines=("linear",))
+        for clip in clips:  # clip by clip, then by segment: the order the bootstrap draws from
             for name, where, first, stop in a.segment:
-                if where != clip:
+                if where.resolve() != clip:
                     continue
-                for _, first_frame, step, scores in rows:
+                for scored_clip, first_frame, step, scores in rows:
                     scored_on = first_frame + context + step - 1
-                    if first <= scored_on < stop:
+                    if Path(scored_clip) == clip and first <= scored_on < stop:
                         found[name][0].append(scores[model_name(scores)])
                         found[name][1].append(scores["linear"])
         for name, (ours, linear) in found.items():

@@ -27,12 +27,15 @@ ROOT = Path(__file__).resolve().parent.parent
 BASELINES = ("copy-last", "linear")
 
 
-def run_eval(model: Path, clips: Path, horizon: int, baselines=BASELINES) -> tuple[dict, list]:
-    """One `vidpred eval MODEL CLIPS --horizon H --baseline ... --metrics psnr --json` run: its
-    JSON report and every window's PSNRs, `(clip file name, first frame, step, {name: psnr})`."""
+def run_eval(model: Path, data: list[Path], horizon: int, baselines=BASELINES) -> tuple[dict, list]:
+    """One `vidpred eval MODEL DATA... --horizon H --baseline ... --metrics psnr --json` run: its
+    JSON report and every window's PSNRs, `(clip path, first frame, step, {name: psnr})`, the
+    clip's absolute path as eval names it."""
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "eval"
-        cmd = [sys.executable, "-m", "vidpred", "eval", str(model), str(clips)]
+        # Absolute paths: eval runs from the repository root, not from where this was started.
+        cmd = [sys.executable, "-m", "vidpred", "eval", str(model.resolve())]
+        cmd += [str(p.resolve()) for p in data]
         cmd += ["--horizon", str(horizon), "--metrics", "psnr", "--out", str(out), "--json"]
         for b in baselines:
             cmd += ["--baseline", b]
@@ -42,7 +45,7 @@ def run_eval(model: Path, clips: Path, horizon: int, baselines=BASELINES) -> tup
             raise SystemExit(f"{model}: vidpred eval failed: {done.stderr.strip()}")
         scores: dict[tuple, dict[str, float]] = defaultdict(dict)
         for r in csv.DictReader((out / "per_clip.csv").open()):
-            key = (Path(r["clip"]).name, int(r["first_frame"]), int(r["step"]))
+            key = (r["clip"], int(r["first_frame"]), int(r["step"]))
             scores[key][r["model"]] = float(r["psnr"])
     return json.loads(done.stdout), [(*key, s) for key, s in sorted(scores.items())]
 
@@ -55,7 +58,7 @@ def model_name(names) -> str:
 
 def eval_once(model: Path, clips: Path, horizon: int) -> dict:
     """One `vidpred eval` run: the model's paired Δ PSNR vs each baseline, and per clip."""
-    report, rows = run_eval(model, clips, horizon)
+    report, rows = run_eval(model, [clips], horizon)
     name = model_name(report)
     per_clip = clip_means(rows)
     return {
@@ -73,7 +76,7 @@ def clip_means(rows: list) -> dict[str, float]:
     """Mean over windows and steps of model - linear PSNR, per clip file name."""
     deltas: dict[str, list[float]] = defaultdict(list)
     for clip, _, _, scores in rows:
-        deltas[clip].append(scores[model_name(scores)] - scores["linear"])
+        deltas[Path(clip).name].append(scores[model_name(scores)] - scores["linear"])
     return {clip: sum(v) / len(v) for clip, v in sorted(deltas.items())}
 
 
