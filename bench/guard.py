@@ -63,20 +63,18 @@ def guard_weights(model_pred, linear_pred, truth) -> torch.Tensor:
     return F.interpolate(trust, size=truth.shape[-2:], mode="bilinear", align_corners=False)
 
 
-def predict_guarded(lm, context, horizon: int, flow, checked) -> torch.Tensor:
-    """`(B, K + 1, C, H, W)` -> `(B, horizon, C, H, W)` under the guard; `checked` `(B,)` bool:
-    whether the first frame is real (else the model's prediction is kept)."""
-    K = lm.config.context
-    history, recent = context[:, :K], context[:, 1:]  # (B, K, C, H, W) each
+def guard_of(lm, context, flow, checked) -> torch.Tensor:
+    """`(B, 1, 1, H, W)` weights of the model's prediction from the last K of `context`
+    `(B, K + 1, C, H, W)`, its check on the last frame; `checked` `(B,)` bool: whether the first
+    frame is real (else the model is trusted everywhere)."""
+    history = context[:, : lm.config.context]  # (B, K, C, H, W)
     weights = guard_weights(
         predict_future(lm, history, 1)[:, 0],
         extrapolate_linear(history, 1, flow=flow)[:, 0],
         context[:, -1],
     )
     weights = torch.where(checked.view(-1, 1, 1, 1), weights, torch.ones_like(weights))
-    weights = weights[:, None]  # (B, 1, 1, H, W): the same at every step
-    model = predict_future(lm, recent, horizon)
-    return weights * model + (1 - weights) * extrapolate_linear(recent, horizon, flow=flow)
+    return weights[:, None]  # (B, 1, 1, H, W): the same at every step
 
 
 def windows_with_lead(paths, *, frames: int, time_split: float | None = None):
@@ -113,11 +111,12 @@ def score(lm, windows: torch.Tensor, checked: torch.Tensor, horizon: int, flow) 
     values: dict[str, list] = {"model": [], "guarded": [], "linear": []}
     for w, c in zip(windows.split(32), checked.split(32), strict=True):
         context, truth = w[:, 1 : 1 + K], w[:, 1 + K : 1 + K + horizon]
-        with torch.no_grad():
-            values["model"].append(psnr(predict_future(lm, context, horizon), truth))
-            guarded = predict_guarded(lm, w[:, : 1 + K], horizon, flow, c)
-            values["guarded"].append(psnr(guarded, truth))
+        with torch.no_grad():  # the guarded prediction blends the two it is scored against
+            model = predict_future(lm, context, horizon)
             linear = baseline_frames("linear", context, horizon, flow=flow)
+            weights = guard_of(lm, w[:, : 1 + K], flow, c)
+            values["model"].append(psnr(model, truth))
+            values["guarded"].append(psnr(weights * model + (1 - weights) * linear, truth))
             values["linear"].append(psnr(linear, truth))
     v = {k: np.concatenate(x) for k, x in values.items()}
     return {
