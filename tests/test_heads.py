@@ -8,6 +8,7 @@ from conftest import textured
 from vidpred.flow import DISFlow, carry_forward, extrapolate_linear, flow_midpoint, warp
 from vidpred.models import ModelConfig, build_model, model_config_for, rollout
 from vidpred.models.heads import FLOW_UNIT, compose_prediction
+from vidpred.models.unet import repeated_change
 
 TINY = dict(base_width=8, channel_mults=(1, 2, 2, 2))
 
@@ -75,17 +76,24 @@ def test_flow_head_learns_a_constant_motion_and_keeps_its_correction_small():
 
 def test_compose_prediction_with_zero_output_is_the_warp():
     last, motion, carried = torch.rand(2, 3, 8, 8), torch.randn(2, 2, 8, 8), torch.rand(2, 3, 8, 8)
-    out = compose_prediction(torch.zeros(2, 7, 8, 8), last, motion, carried)
+    trend = torch.randn(2, 3, 8, 8) * 0.1
+    out = compose_prediction(torch.zeros(2, 8, 8, 8), last, motion, carried, trend)
+    torch.testing.assert_close(out, warp(last, motion), atol=0, rtol=0)
+    out = compose_prediction(torch.zeros(2, 7, 8, 8), last, motion, carried, None)  # no trend
     torch.testing.assert_close(out, warp(last, motion), atol=0, rtol=0)
 
 
 def test_compose_prediction_blend_weights_reach_each_alternative():
     last, motion, carried = torch.rand(1, 3, 8, 8), torch.randn(1, 2, 8, 8), torch.rand(1, 3, 8, 8)
-    out = torch.zeros(1, 7, 8, 8)
+    trend = torch.full((1, 3, 8, 8), 0.05)
+    out = torch.zeros(1, 8, 8, 8)
     out[:, 2] = 20.0  # tanh -> 1: the unmoved last frame
-    torch.testing.assert_close(compose_prediction(out, last, motion, carried), last)
+    torch.testing.assert_close(compose_prediction(out, last, motion, carried, trend), last)
     out[:, 2], out[:, 3] = 0.0, 20.0  # the forward-splatted frame
-    torch.testing.assert_close(compose_prediction(out, last, motion, carried), carried)
+    torch.testing.assert_close(compose_prediction(out, last, motion, carried, trend), carried)
+    out[:, 3], out[:, 4] = 0.0, 20.0  # the appearance change carried on
+    expected = (warp(last, motion) + trend).clamp(0, 1)
+    torch.testing.assert_close(compose_prediction(out, last, motion, carried, trend), expected)
 
 
 def test_carry_forward_moves_the_outline_where_the_warp_only_slides_the_texture():
@@ -107,6 +115,32 @@ def test_carry_forward_moves_the_outline_where_the_warp_only_slides_the_texture(
     assert (carried - truth).abs().sum() < 0.51 * (linear - truth).abs().sum()
 
 
+def test_repeated_change_keeps_a_fade_and_drops_sensor_noise():
+    """A still textured frame under sensor noise (2 grey levels): the last step's change is noise
+    and does not repeat, so nothing is kept. The same frame fading towards a flat colour (5% a
+    frame) changes the same way twice: most of the change is kept. Moving texture: aligned by the
+    motion, the fade is found as well as on a still frame."""
+    g = torch.Generator().manual_seed(0)
+    still = textured(32, 32, seed=5).expand(3, -1, -1, -1)[None]  # (1, 3, 3, H, W)
+    noise = torch.randn(still.shape, generator=g) * (2 / 255)
+    colour = torch.tensor([0.9, 0.1, 0.5]).view(1, 1, 3, 1, 1)
+    alpha = torch.tensor([0.0, 0.05, 0.10]).view(1, 3, 1, 1, 1)
+    zero = torch.zeros(1, 2, 32, 32)
+    for frames, kept_share in (
+        (still + noise, (0.0, 0.05)),
+        (still * (1 - alpha) + colour * alpha, (0.95, 1.0)),
+    ):
+        change = frames[:, -1] - frames[:, -2]
+        kept = repeated_change(frames, zero, change).abs().sum() / change.abs().sum()
+        assert kept_share[0] <= kept <= kept_share[1], kept
+    moving = moving_texture(3, dx=1.0, dy=0.0) * (1 - alpha) + colour * alpha
+    motion = DISFlow()(moving[:, -1], moving[:, -2])
+    change = moving[:, -1] - warp(moving[:, -2], motion)
+    kept = repeated_change(moving, motion, change)[..., 4:-4, 4:-4]
+    assert kept.abs().sum() > 0.8 * change[..., 4:-4, 4:-4].abs().sum()
+    assert repeated_change(moving[:, 1:], motion, change).abs().max() == 0  # 2 frames: off
+
+
 @pytest.mark.parametrize("task", ["predict", "interpolate"])
 def test_flow_head_checkpoints_load_with_weights_only(tmp_path, task):
     cfg = model_config_for("unet-s", task=task, context=2, head="flow", flow="dis", **TINY)
@@ -123,6 +157,24 @@ def test_an_old_config_without_a_head_loads_as_pixels():
     old = model_config_for("unet-s", **TINY).to_dict()
     del old["head"], old["flow"]
     assert ModelConfig.from_dict(old).head == "pixels"
+
+
+def test_a_flow_head_saved_before_the_trend_loads_without_it_and_still_starts_at_linear():
+    old = model_config_for("unet-s", context=3, head="flow", flow="dis", **TINY).to_dict()
+    del old["trend"]
+    cfg = ModelConfig.from_dict(old)
+    assert not cfg.trend and ModelConfig.from_dict(cfg.to_dict()) == cfg
+    model = build_model(cfg).eval()
+    assert model.head.out_channels == 2 + 2 + 3  # flow, two blend weights, RGB
+    frames = moving_texture(3, 32, 32, dx=1.5, dy=0.5)
+    with torch.no_grad():
+        out = rollout(model, frames, 2)
+    torch.testing.assert_close(
+        out, extrapolate_linear(frames, 2, flow=DISFlow()), atol=1e-6, rtol=0
+    )
+    pixels = model_config_for("unet-s", **TINY).to_dict()
+    del pixels["trend"]
+    assert ModelConfig.from_dict(pixels) == model_config_for("unet-s", **TINY)  # resumable
 
 
 def test_flow_head_validates_its_config():

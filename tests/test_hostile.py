@@ -252,7 +252,11 @@ def test_crafted_models_are_refused_by_predict_and_eval(tiny_model, clips, tmp_p
 
 @pytest.mark.parametrize(
     ("edit", "needle"),
-    [(lambda p: p.update(step=1.5), "step 1.5"), (_other_shapes, "do not fit the network")],
+    [
+        (lambda p: p.update(step=1.5), "step 1.5"),
+        (_other_shapes, "do not fit the network"),
+        (lambda p: p["model_config"].pop("trend"), "saved before the flow head's appearance trend"),
+    ],
 )
 def test_a_crafted_training_checkpoint_cannot_be_resumed(run, edit, needle):
     last = run / "checkpoints" / "last.pt"

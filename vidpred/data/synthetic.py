@@ -187,6 +187,28 @@ def object_maps(
     return np.concatenate([linear, shift[:, :, None]], axis=2)  # (T, 2, 3)
 
 
+def change_appearance(rng: np.random.Generator, out: np.ndarray) -> None:
+    """From a random frame on, in place on `(T, H, W, 3)` grey levels, one of: a fade towards a
+    flat colour (3-12% of the way a frame), an exposure drift (a gain of 0.94-1.06 a frame) or a
+    growing blur (sigma 0.15-0.5 px more a frame)."""
+    T = out.shape[0]
+    start = int(rng.integers(0, T))
+    kind = int(rng.integers(3))
+    colour = rng.uniform(0, 255, 3).astype(np.float32)
+    rate = rng.uniform(0.03, 0.12)
+    gain = rng.uniform(0.94, 1.06)
+    blur = rng.uniform(0.15, 0.5)
+    for t in range(start, T):
+        n = t - start + 1
+        if kind == 0:
+            alpha = min(1.0, rate * n)
+            out[t] = (1 - alpha) * out[t] + alpha * colour
+        elif kind == 1:
+            np.clip(out[t] * gain**n, 0, 255, out=out[t])
+        else:
+            out[t] = cv2.GaussianBlur(out[t], (0, 0), sigmaX=blur * n)
+
+
 def render_window(
     rng: np.random.Generator,
     photos: tuple[np.ndarray, ...],
@@ -196,8 +218,10 @@ def render_window(
     max_speed: float,
     objects: tuple[int, int],
     noise_levels: tuple[float, float],
+    appearance: float = 0.2,
 ) -> np.ndarray:
-    """One window, float32 `(frames, H, W, 3)` in [0, 1]; see the module docstring."""
+    """One window, float32 `(frames, H, W, 3)` in [0, 1]; see the module docstring. In a share
+    `appearance` of windows, the appearance changes from a random frame on (`change_appearance`)."""
     H, W = size
     b = int(rng.integers(len(photos)))
     background = photos[b]
@@ -214,6 +238,8 @@ def render_window(
         layer = layer.astype(np.float32)  # (T, H, W, 4)
         out *= 1 - layer[..., 3:] * (1 / 255)
         out += layer[..., :3]
+    if rng.uniform() < appearance:
+        change_appearance(rng, out)
     out += rng.uniform(*noise_levels) * _standard_noise(rng, out.shape)
     out *= 1 / 255
     return np.clip(out, 0, 1, out=out)

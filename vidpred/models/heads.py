@@ -29,12 +29,12 @@ FLOW_UNIT = 4.0
 FIT_GAIN = 4.0
 
 
-def out_channels(head: str, task: str, channels: int) -> int:
-    """Channels of the last conv: C (pixels); flow + two blend weights + C to predict; two flows +
-    weight + C to interpolate."""
+def out_channels(head: str, task: str, channels: int, *, trend: bool = True) -> int:
+    """Channels of the last conv: C (pixels); flow + two blend weights (three with the appearance
+    `trend`) + C to predict; two flows + weight + C to interpolate."""
     if head == "pixels":
         return channels
-    return (2 + 2 + channels) if task == "predict" else (2 + 2 + 1 + channels)
+    return (2 + 2 + int(trend) + channels) if task == "predict" else (2 + 2 + 1 + channels)
 
 
 def extra_in_channels(head: str, task: str, channels: int) -> int:
@@ -65,14 +65,19 @@ def compose_pixels(out: Tensor, base: Tensor) -> Tensor:
     return clamp_straight_through(base + out.tanh())
 
 
-def compose_prediction(out: Tensor, last: Tensor, motion: Tensor, carried: Tensor) -> Tensor:
-    """The next frame from the flow head's output `(B, 2 + 2 + C, H, W)`.
+def compose_prediction(
+    out: Tensor, last: Tensor, motion: Tensor, carried: Tensor, trend: Tensor | None
+) -> Tensor:
+    """The next frame from the flow head's output `(B, 2 + 3 + C, H, W)` (`2 + 2 + C` without a
+    `trend`).
 
     `last` `(B, C, H, W)` is sampled along `motion + correction` (`motion` `(B, 2, H, W)` is k
     times the backward flow for step k), then blended towards two alternatives by weights in
     [0, 1]: the unwarped `last` (where sampling along the motion is wrong: occlusions, a motion
     that stopped) and `carried`, `last` forward-splatted along the motion
-    (`vidpred.flow.motion.carry_forward`: outlines move with their objects); plus an RGB
+    (`vidpred.flow.motion.carry_forward`: outlines move with their objects); plus, by a third
+    weight in [0, 1], `trend` `(B, C, H, W)`: the change of appearance measured along the motion,
+    carried on (a fade, an exposure drift; models saved before it have none); plus an RGB
     residual. With `out == 0` this is `warp(last, motion)`: the `linear` baseline, exactly.
     """
     correction = out[:, :2] * FLOW_UNIT  # (B, 2, H, W) pixels
@@ -80,7 +85,10 @@ def compose_prediction(out: Tensor, last: Tensor, motion: Tensor, carried: Tenso
     to_carried = clamp_straight_through(out[:, 3:4].tanh())  # (B, 1, H, W)
     warped = warp(last, motion + correction)
     base = warped + to_last * (last - warped) + to_carried * (carried - warped)
-    return compose_pixels(out[:, 4:], base)
+    if trend is None:
+        return compose_pixels(out[:, 4:], base)
+    to_trend = clamp_straight_through(out[:, 4:5].tanh())  # (B, 1, H, W)
+    return compose_pixels(out[:, 5:], base + to_trend * trend)
 
 
 def compose_interpolation(

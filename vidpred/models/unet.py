@@ -55,7 +55,9 @@ class ModelConfig:
     ``head`` is ``"pixels"`` (a frame, or a correction to one) or ``"flow"`` (the frame sampled
     along the measured motion plus learned corrections; see `vidpred.models.heads`); ``flow``
     names the backend that measures that motion (checkpoints older than the flow head have no
-    ``head`` key and load as ``"pixels"``).
+    ``head`` key and load as ``"pixels"``). ``trend`` gives the flow head's predictor its third
+    blend alternative, the change of appearance carried on (`repeated_change`); flow-head
+    checkpoints saved before it have no ``trend`` key and load without it.
     """
 
     task: Task = "predict"
@@ -69,6 +71,7 @@ class ModelConfig:
     preset: str | None = None
     head: str = "pixels"
     flow: str = "dis"
+    trend: bool = True
 
     def __post_init__(self) -> None:
         # Tuples come back from a JSON/dict round trip as lists; store the canonical frozen form.
@@ -97,8 +100,9 @@ class ModelConfig:
                     f"every level width must be divisible by norm_groups={self.norm_groups}, "
                     f"got widths {self.widths}"
                 )
-        if not isinstance(self.residual, bool):
-            raise ValueError(f"residual must be a bool, got {self.residual!r}")
+        for name in ("residual", "trend"):
+            if not isinstance(getattr(self, name), bool):
+                raise ValueError(f"{name} must be a bool, got {getattr(self, name)!r}")
         if self.preset is not None and not isinstance(self.preset, str):
             raise ValueError(f"preset must be a string or None, got {self.preset!r}")
         if self.head not in HEADS:
@@ -149,6 +153,8 @@ class ModelConfig:
             raise ValueError(
                 f"unknown model config key(s) {unknown}; expected a subset of {sorted(known)}"
             )
+        if data.get("head") == "flow" and "trend" not in data:
+            data = {**data, "trend": False}  # saved before the appearance trend existed
         return cls(**data)
 
 
@@ -179,6 +185,24 @@ class Upsample(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         return self.conv(F.interpolate(x, scale_factor=2.0, mode="nearest"))
+
+
+def repeated_change(frames: Tensor, motion: Tensor, change: Tensor) -> Tensor:
+    """`change` `(B, C, H, W)` (the last frame minus the previous one moved along `motion`), kept
+    where the step before changed the same way: gated per pixel by the local correlation (5x5) of
+    the two changes, both aligned at the last frame under constant velocity, clamped to [0, 1].
+    Sensor noise on a still frame gives changes that correlate at -0.5 (gate 0); a fade, an
+    exposure drift or a growing blur repeats (gate near 1). Zero with fewer than 3 frames."""
+    B, T, C, H, W = frames.shape
+    if T < 3:
+        return torch.zeros_like(change)
+    before = warp(frames[:, -2], motion) - warp(frames[:, -3], 2 * motion)  # (B, C, H, W)
+    agree = F.avg_pool2d((before * change).sum(1, keepdim=True), 5, 1, 2, count_include_pad=False)
+    energy = F.avg_pool2d(
+        (before.square() + change.square()).sum(1, keepdim=True), 5, 1, 2, count_include_pad=False
+    )
+    gate = (agree / (energy / 2 + C / 255**2)).clamp(0, 1)  # (B, 1, H, W)
+    return gate * change
 
 
 class UNetPredictor(nn.Module):
@@ -243,7 +267,10 @@ class UNetPredictor(nn.Module):
 
         self.head_norm = nn.GroupNorm(groups, cur)
         self.head = nn.Conv2d(
-            cur, out_channels(config.head, config.task, config.channels), 3, padding=1
+            cur,
+            out_channels(config.head, config.task, config.channels, trend=config.trend),
+            3,
+            padding=1,
         )
         if config.residual:
             # Zero output: the untrained model is its base (copy-last, blend, linear, flow-mid).
@@ -340,7 +367,13 @@ class UNetPredictor(nn.Module):
             ],
             dim=1,
         )
-        return compose_prediction(self._trunk(x), last, scaled, carried)
+        # The appearance change from the previous frame to the last (-fit), where it repeats the
+        # change of the step before (a fade, an exposure drift: not sensor noise), carried on
+        # k times over from where step k samples (issue 11: a fading title).
+        trend = None
+        if self.config.trend:
+            trend = k * warp(repeated_change(frames, motion, -fit), scaled)  # (B, C, H, W)
+        return compose_prediction(self._trunk(x), last, scaled, carried, trend)
 
     def _interpolate_along_flow(self, frames: Tensor, time, motion: Tensor | None) -> Tensor:
         B, T, C, H, W = frames.shape

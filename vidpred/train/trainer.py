@@ -31,7 +31,7 @@ from vidpred.io.atomic import errors_name
 from vidpred.io.frames import write_image
 from vidpred.io.grids import comparison_grid
 from vidpred.losses import build_loss, parse_loss_spec
-from vidpred.models import build_model
+from vidpred.models import ModelConfig, build_model
 from vidpred.train.rundir import RunFolder
 from vidpred.train.runtime import (
     Dist,
@@ -199,13 +199,15 @@ class Trainer:
     def _restore(self, path: Path) -> None:
         payload = ckpt.load_payload(path, kind="checkpoint", map_location=self.device)
         try:
-            saved_model = payload["model_config"]
+            saved_model = ModelConfig.from_dict(payload["model_config"])
             step = payload["step"]
-            if saved_model != self.model_cfg.to_dict():
-                name = saved_model.get("preset") if isinstance(saved_model, dict) else "?"
+            if saved_model != self.model_cfg:
+                why = "model options cannot change on --resume"
+                if saved_model.head == "flow" and not saved_model.trend:
+                    why = "it was saved before the flow head's appearance trend; train anew"
                 raise VidpredError(
-                    f"{path}: the saved model ({name}) differs from the one the config asks "
-                    "for; model options cannot change on --resume"
+                    f"{path}: the saved model ({saved_model.preset}) differs from the one the "
+                    f"config asks for; {why}"
                 )
             if not isinstance(step, int) or isinstance(step, bool) or step < 0:
                 raise ValueError(f"step {step!r} is not a step number")
