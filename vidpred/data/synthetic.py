@@ -10,6 +10,9 @@ predictable, as FlyingChairs did for optical flow (Dosovitskiy et al., ICCV 2015
   with a constant acceleration and a little jitter on top, so the past does not fix the future;
 - `objects` soft-edged ellipses or polygons cut from *other* photos move across it with their own
   velocities and spins (occlusions and disocclusions at their edges);
+- in a fifth of the windows the appearance changes from a random frame on: a fade towards a flat
+  colour, an exposure drift or a growing blur (`change_appearance`), so that the flow head's
+  appearance trend has something to learn;
 - every frame gets its own sensor noise.
 
 Each layer of a frame is rendered straight to the working size by one inverse-mapped affine warp
