@@ -5,10 +5,16 @@ import pytest
 import torch
 from conftest import textured
 
-from vidpred.flow import DISFlow, carry_forward, extrapolate_linear, flow_midpoint, warp
+from vidpred.flow import (
+    DISFlow,
+    carry_forward,
+    extrapolate_linear,
+    flow_midpoint,
+    repeated_change,
+    warp,
+)
 from vidpred.models import ModelConfig, build_model, model_config_for, rollout
 from vidpred.models.heads import FLOW_UNIT, compose_prediction
-from vidpred.models.unet import repeated_change
 
 TINY = dict(base_width=8, channel_mults=(1, 2, 2, 2))
 

@@ -1,7 +1,7 @@
 """Optical flow and the geometry around it: flow backends (DIS, RAFT), backward warping, forward
 splatting, the forward-backward occlusion check, the stride padder, and motion from flow
-(constant-velocity extrapolation by warp or splat, the flow midpoint), kept apart from the models
-that use them (as torchvision keeps `optical_flow`)."""
+(constant-velocity extrapolation by warp or splat, the change of appearance that repeats, the flow
+midpoint), kept apart from the models that use them (as torchvision keeps `optical_flow`)."""
 
 from vidpred.flow.backends import (
     FLOW_BACKENDS,
@@ -19,6 +19,7 @@ from vidpred.flow.motion import (
     extrapolate_linear,
     flow_midpoint,
     pair_flows,
+    repeated_change,
 )
 from vidpred.flow.padding import PAD_MODES, InputPadder
 from vidpred.flow.warping import (
@@ -49,6 +50,7 @@ __all__ = [
     "flow_midpoint",
     "flow_to_sampling_grid",
     "pair_flows",
+    "repeated_change",
     "resolve_flow_backend",
     "splat",
     "warp",

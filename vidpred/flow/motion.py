@@ -8,6 +8,9 @@
   moves along the negation of its backward flow, so outlines move with their objects (a warp
   reads the motion where content lands, so a moving object's outline stays where it was). Holes
   are filled from another prediction. The flow head offers it to its network as an alternative.
+- `repeated_change`: the change of appearance the motion leaves unexplained on the last step,
+  kept where the step before changed the same way (a fade, not sensor noise). The flow head
+  carries it on as a third alternative.
 - `flow_midpoint`: the frame at time t in (0, 1) between a and b, each neighbour warped along its
   flow to the other (scaled to t) and the two averaged, weighted by closeness in time.
 
@@ -19,6 +22,7 @@ drift apart.
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 
 from vidpred.flow.backends import FlowEstimator
@@ -47,6 +51,25 @@ def carry_forward(last: Tensor, back: Tensor, fill: Tensor) -> Tensor:
     k for step k); pixels that at most half a source pixel lands on take `fill` `(B, C, H, W)`."""
     moved, weight = splat(last, -back)
     return torch.where(weight > 0.5, moved, fill)
+
+
+def repeated_change(frames: Tensor, motion: Tensor, change: Tensor) -> Tensor:
+    """`change` `(B, C, H, W)` (the last frame of `frames` `(B, T, C, H, W)` minus the one before
+    moved along `motion`, the backward flow `(B, 2, H, W)`), kept where the step before changed
+    the same way: gated per pixel by the local correlation (5x5) of the two changes, both aligned
+    at the last frame under constant velocity, clamped to [0, 1]. Sensor noise on a still frame
+    gives changes that correlate at -0.5 (gate 0); a fade, an exposure drift or a growing blur
+    repeats (gate near 1). Zero with fewer than 3 frames."""
+    T, C = frames.shape[1:3]
+    if T < 3:
+        return torch.zeros_like(change)
+    before = warp(frames[:, -2], motion) - warp(frames[:, -3], 2 * motion)  # (B, C, H, W)
+    agree = F.avg_pool2d((before * change).sum(1, keepdim=True), 5, 1, 2, count_include_pad=False)
+    energy = F.avg_pool2d(
+        (before.square() + change.square()).sum(1, keepdim=True), 5, 1, 2, count_include_pad=False
+    )
+    gate = (agree / (energy / 2 + C / 255**2)).clamp(0, 1)  # (B, 1, H, W)
+    return gate * change
 
 
 def _times(t: float | Tensor, like: Tensor) -> Tensor:

@@ -22,7 +22,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from vidpred.flow.backends import FLOW_BACKENDS, FlowEstimator, build_flow
-from vidpred.flow.motion import backward_flow, carry_forward, pair_flows
+from vidpred.flow.motion import backward_flow, carry_forward, pair_flows, repeated_change
 from vidpred.flow.warping import warp
 from vidpred.models.heads import (
     FIT_GAIN,
@@ -56,7 +56,8 @@ class ModelConfig:
     along the measured motion plus learned corrections; see `vidpred.models.heads`); ``flow``
     names the backend that measures that motion (checkpoints older than the flow head have no
     ``head`` key and load as ``"pixels"``). ``trend`` gives the flow head's predictor its third
-    blend alternative, the change of appearance carried on (`repeated_change`); flow-head
+    blend alternative, the change of appearance carried on (`vidpred.flow.motion.repeated_change`);
+    flow-head
     checkpoints saved before it have no ``trend`` key and load without it.
     """
 
@@ -185,24 +186,6 @@ class Upsample(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         return self.conv(F.interpolate(x, scale_factor=2.0, mode="nearest"))
-
-
-def repeated_change(frames: Tensor, motion: Tensor, change: Tensor) -> Tensor:
-    """`change` `(B, C, H, W)` (the last frame minus the previous one moved along `motion`), kept
-    where the step before changed the same way: gated per pixel by the local correlation (5x5) of
-    the two changes, both aligned at the last frame under constant velocity, clamped to [0, 1].
-    Sensor noise on a still frame gives changes that correlate at -0.5 (gate 0); a fade, an
-    exposure drift or a growing blur repeats (gate near 1). Zero with fewer than 3 frames."""
-    B, T, C, H, W = frames.shape
-    if T < 3:
-        return torch.zeros_like(change)
-    before = warp(frames[:, -2], motion) - warp(frames[:, -3], 2 * motion)  # (B, C, H, W)
-    agree = F.avg_pool2d((before * change).sum(1, keepdim=True), 5, 1, 2, count_include_pad=False)
-    energy = F.avg_pool2d(
-        (before.square() + change.square()).sum(1, keepdim=True), 5, 1, 2, count_include_pad=False
-    )
-    gate = (agree / (energy / 2 + C / 255**2)).clamp(0, 1)  # (B, 1, H, W)
-    return gate * change
 
 
 class UNetPredictor(nn.Module):
