@@ -53,17 +53,18 @@ def carry_forward(last: Tensor, back: Tensor, fill: Tensor) -> Tensor:
     return torch.where(weight > 0.5, moved, fill)
 
 
-def repeated_change(frames: Tensor, motion: Tensor, change: Tensor) -> Tensor:
-    """`change` `(B, C, H, W)` (the last frame of `frames` `(B, T, C, H, W)` minus the one before
-    moved along `motion`, the backward flow `(B, 2, H, W)`), kept where the step before changed
-    the same way: gated per pixel by the local correlation (5x5) of the two changes, both aligned
-    at the last frame under constant velocity, clamped to [0, 1]. Sensor noise on a still frame
-    gives changes that correlate at -0.5 (gate 0); a fade, an exposure drift or a growing blur
-    repeats (gate near 1). Zero with fewer than 3 frames."""
+def repeated_change(frames: Tensor, motion: Tensor, moved: Tensor) -> Tensor:
+    """The last frame of `frames` `(B, T, C, H, W)` minus `moved` (the one before, moved along
+    `motion`, the backward flow `(B, 2, H, W)`), kept where the step before changed the same way:
+    gated per pixel by the local correlation (5x5) of the two changes, both aligned at the last
+    frame under constant velocity, clamped to [0, 1]. Sensor noise on a still frame gives changes
+    that correlate at -0.5 (gate 0); a fade, an exposure drift or a growing blur repeats (gate near
+    1). Zero with fewer than 3 frames. `(B, C, H, W)`."""
     T, C = frames.shape[1:3]
+    change = frames[:, -1] - moved
     if T < 3:
         return torch.zeros_like(change)
-    before = warp(frames[:, -2], motion) - warp(frames[:, -3], 2 * motion)  # (B, C, H, W)
+    before = moved - warp(frames[:, -3], 2 * motion)  # (B, C, H, W)
     agree = F.avg_pool2d((before * change).sum(1, keepdim=True), 5, 1, 2, count_include_pad=False)
     energy = F.avg_pool2d(
         (before.square() + change.square()).sum(1, keepdim=True), 5, 1, 2, count_include_pad=False

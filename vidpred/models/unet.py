@@ -337,7 +337,8 @@ class UNetPredictor(nn.Module):
         # Where the motion fails to explain the step it was measured on, it is not to be trusted
         # for the next one: the cue the blend weights need, which a CNN cannot compute itself
         # without warping (+0.2 dB on bench/quality.py's two held-out clips; README has more).
-        fit = warp(frames[:, -2], motion) - last  # (B, C, H, W)
+        moved = warp(frames[:, -2], motion)  # (B, C, H, W): the previous frame moved along it
+        fit = moved - last  # (B, C, H, W)
         carried = carry_forward(last, scaled, fill=base)  # (B, C, H, W)
         x = torch.cat(
             [
@@ -355,7 +356,7 @@ class UNetPredictor(nn.Module):
         # k times over from where step k samples (issue 11: a fading title).
         trend = None
         if self.config.trend:
-            trend = k * warp(repeated_change(frames, motion, -fit), scaled)  # (B, C, H, W)
+            trend = k * warp(repeated_change(frames, motion, moved), scaled)  # (B, C, H, W)
         return compose_prediction(self._trunk(x), last, scaled, carried, trend)
 
     def _interpolate_along_flow(self, frames: Tensor, time, motion: Tensor | None) -> Tensor:
