@@ -5,7 +5,8 @@ never saw.
     python bench/quality.py                          # the sample clips + the shared bunny clip
     python bench/quality.py --heldout clips/a.mp4 clips/b.mp4 --steps 400
 
-Every config is `vidpred train` with its defaults except `--head` and `--loss` (so whatever
+Every config is `vidpred train` with its defaults except `--head` and `--loss` (and `--horizon`,
+with `--train-horizon`; the scoring sets stay the same) (so whatever
 else the defaults say, synthetic share, lr, schedule, is what is measured), `--val-split time`:
 the last 20% of every training file is never trained on. Two scoring sets, horizon 1 and 3:
 - `time`: windows from those held-back ends (same footage, later frames);
@@ -111,6 +112,9 @@ def main() -> None:
     ap.add_argument("--size", type=int, default=64)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument(
+        "--train-horizon", type=int, default=None, help="frames each training window predicts"
+    )
     ap.add_argument("--configs", nargs="*", help="HEAD:LOSS pairs (default: all eight)")
     ap.add_argument("--runs", type=Path, default=Path("runs/bench_quality"))
     ap.add_argument("--out", type=Path, default=ROOT / "bench/results/quality.json")
@@ -131,7 +135,11 @@ def main() -> None:
     for head, loss in configs:
         out = a.runs / f"{head}_{loss}"
         cfg = defaults.override(
-            "data", paths=tuple(a.data), size=(a.size, a.size), val_split="time"
+            "data",
+            paths=tuple(a.data),
+            size=(a.size, a.size),
+            val_split="time",
+            horizon=a.train_horizon or defaults.data.horizon,
         )
         cfg = cfg.override("model", head=head).override("loss", spec=loss)
         cfg = cfg.override(
@@ -164,6 +172,7 @@ def main() -> None:
             "size": a.size,
             "threads": a.threads,
             "seed": a.seed,
+            "train_horizon": a.train_horizon or defaults.data.horizon,
             "defaults": defaults.to_dict(),
             "cpu": platform.processor() or platform.machine(),
             "torch": torch.__version__,
