@@ -27,14 +27,17 @@ ROOT = Path(__file__).resolve().parent.parent
 BASELINES = ("copy-last", "linear")
 
 
-def run_eval(model: Path, data: list[Path], horizon: int, baselines=BASELINES) -> tuple[dict, list]:
+def run_eval(
+    model: Path, data: list[Path], horizon: int, baselines=BASELINES, vidpred=None
+) -> tuple[dict, list]:
     """One `vidpred eval MODEL DATA... --horizon H --baseline ... --metrics psnr --json` run: its
     JSON report and every window's PSNRs, `(clip path, first frame, step, {name: psnr})`, the
-    clip's absolute path as eval names it."""
+    clip's absolute path as eval names it. `vidpred` is the command line that starts the CLI
+    (default `python -m vidpred`)."""
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "eval"
         # Absolute paths: eval runs from the repository root, not from where this was started.
-        cmd = [sys.executable, "-m", "vidpred", "eval", str(model.resolve())]
+        cmd = [*(vidpred or [sys.executable, "-m", "vidpred"]), "eval", str(model.resolve())]
         cmd += [str(p.resolve()) for p in data]
         cmd += ["--horizon", str(horizon), "--metrics", "psnr", "--out", str(out), "--json"]
         for b in baselines:
@@ -56,9 +59,9 @@ def model_name(names) -> str:
     return name
 
 
-def eval_once(model: Path, clips: Path, horizon: int) -> dict:
+def eval_once(model: Path, clips: Path, horizon: int, vidpred=None) -> dict:
     """One `vidpred eval` run: the model's paired Δ PSNR vs each baseline, and per clip."""
-    report, rows = run_eval(model, [clips], horizon)
+    report, rows = run_eval(model, [clips], horizon, vidpred=vidpred)
     name = model_name(report)
     per_clip = clip_means(rows)
     return {
