@@ -5,10 +5,10 @@ never saw.
     python bench/quality.py                          # the sample clips + the shared bunny clip
     python bench/quality.py --heldout clips/a.mp4 clips/b.mp4 --steps 400
 
-Every config is `vidpred train` with its defaults except `--head` and `--loss` (and `--horizon`,
-with `--train-horizon`; the scoring sets stay the same) (so whatever
-else the defaults say, synthetic share, lr, schedule, is what is measured), `--val-split time`:
-the last 20% of every training file is never trained on. Two scoring sets, horizon 1 and 3:
+Every config is `vidpred train` with its defaults except `--head` and `--loss` (so whatever
+else the defaults say, synthetic share, lr, schedule, is what is measured; `--train-horizon N`
+also sets `--horizon N`, and the scoring sets stay the same), `--val-split time`: the last 20%
+of every training file is never trained on. Two scoring sets, horizon 1 and 3:
 - `time`: windows from those held-back ends (same footage, later frames);
 - `heldout`: every `--heldout` file (footage the model never saw at all).
 Per set: mean PSNR and SSIM of the model, copy-last and linear; the paired difference to each
