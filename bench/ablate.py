@@ -15,12 +15,11 @@ one line per run, saves JSON.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from unseen import ROOT, eval_once  # noqa: E402  (bench/, the script's folder)
+from unseen import ROOT, save, score  # noqa: E402  (bench/, the script's folder)
 
 PARTS = ("correction", "to-last", "to-carried", "to-trend", "residual")
 
@@ -77,22 +76,11 @@ def main() -> None:
             for h in a.horizons:
                 for part in ("none", *a.zero):
                     cli = [sys.executable, str(Path(__file__).resolve()), "--child", part]
-                    r = {"model": str(model), "set": name, "clips": clips, "horizon": h}
-                    r["zeroed"] = part
-                    r |= eval_once(model, Path(clips), h, vidpred=None if part == "none" else cli)
-                    d = r["paired_psnr"]["linear"]
-                    print(
-                        f"{model} {name} h={h} zeroed {part}: vs linear {d['delta']:+.3f} "
-                        f"[{d['ci95'][0]:+.2f},{d['ci95'][1]:+.2f}] ({r['windows']} windows); "
-                        f"mean over clips {r['clip_mean_delta_vs_linear']:+.3f}",
-                        flush=True,
-                    )
-                    results.append(r)
-    a.out.parent.mkdir(parents=True, exist_ok=True)
+                    cli = None if part == "none" else cli
+                    r = score(model, name, clips, h, label=f" zeroed {part}", vidpred=cli)
+                    results.append({**r, "zeroed": part})
     settings = {"models": [str(m) for m in a.models], "sets": sets, "horizons": a.horizons}
-    settings["zeroed"] = a.zero
-    a.out.write_text(json.dumps({"settings": settings, "results": results}, indent=1))
-    print(f"saved {a.out}")
+    save(a.out, {**settings, "zeroed": a.zero}, results)
 
 
 if __name__ == "__main__":

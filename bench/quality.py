@@ -122,6 +122,7 @@ def main() -> None:
     torch.set_num_threads(a.threads)
     configs = [tuple(c.split(":", 1)) for c in a.configs] if a.configs else CONFIGS
     defaults = RunConfig()
+    train_horizon = a.train_horizon or defaults.data.horizon
     frames = defaults.data.context + 3
     sets = {
         "time": windows_of(
@@ -139,7 +140,7 @@ def main() -> None:
             paths=tuple(a.data),
             size=(a.size, a.size),
             val_split="time",
-            horizon=a.train_horizon or defaults.data.horizon,
+            horizon=train_horizon,
         )
         cfg = cfg.override("model", head=head).override("loss", spec=loss)
         cfg = cfg.override(
@@ -172,7 +173,7 @@ def main() -> None:
             "size": a.size,
             "threads": a.threads,
             "seed": a.seed,
-            "train_horizon": a.train_horizon or defaults.data.horizon,
+            "train_horizon": train_horizon,
             "defaults": defaults.to_dict(),
             "cpu": platform.processor() or platform.machine(),
             "torch": torch.__version__,

@@ -91,25 +91,36 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=ROOT / "bench/results/unseen.json")
     a = ap.parse_args()
     sets = dict(s.split("=", 1) for s in a.clips)
-    results = []
-    for model in a.models:
-        for name, clips in sets.items():
-            for h in a.horizons:
-                r = {"model": str(model), "set": name, "clips": clips, "horizon": h}
-                r |= eval_once(model, Path(clips), h)
-                d = r["paired_psnr"]["linear"]
-                print(
-                    f"{model} {name} h={h}: vs linear {d['delta']:+.2f} "
-                    f"[{d['ci95'][0]:+.2f},{d['ci95'][1]:+.2f}], vs copy-last "
-                    f"{r['paired_psnr']['copy-last']['delta']:+.2f} ({r['windows']} windows); "
-                    f"mean over clips vs linear {r['clip_mean_delta_vs_linear']:+.2f}",
-                    flush=True,
-                )
-                results.append(r)
-    a.out.parent.mkdir(parents=True, exist_ok=True)
+    results = [
+        score(model, name, clips, h)
+        for model in a.models
+        for name, clips in sets.items()
+        for h in a.horizons
+    ]
     settings = {"models": [str(m) for m in a.models], "sets": sets, "horizons": a.horizons}
-    a.out.write_text(json.dumps({"settings": settings, "results": results}, indent=1))
-    print(f"saved {a.out}")
+    save(a.out, settings, results)
+
+
+def score(model: Path, name: str, clips: str, horizon: int, label: str = "", vidpred=None) -> dict:
+    """One (model, set, horizon) run as a result row, printed as it lands; `label` names a variant
+    and `vidpred` is passed to `run_eval`."""
+    r = {"model": str(model), "set": name, "clips": clips, "horizon": horizon}
+    r |= eval_once(model, Path(clips), horizon, vidpred=vidpred)
+    d = r["paired_psnr"]["linear"]
+    print(
+        f"{model} {name} h={horizon}{label}: vs linear {d['delta']:+.2f} "
+        f"[{d['ci95'][0]:+.2f},{d['ci95'][1]:+.2f}], vs copy-last "
+        f"{r['paired_psnr']['copy-last']['delta']:+.2f} ({r['windows']} windows); "
+        f"mean over clips vs linear {r['clip_mean_delta_vs_linear']:+.2f}",
+        flush=True,
+    )
+    return r
+
+
+def save(out: Path, settings: dict, results: list) -> None:
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps({"settings": settings, "results": results}, indent=1))
+    print(f"saved {out}")
 
 
 if __name__ == "__main__":

@@ -6,10 +6,9 @@
   the flow the backend measured, and the network learns only what that motion gets wrong: a flow
   correction, blend weights (towards the unmoved last frame where the motion is wrong; towards
   the forward-splatted frame where outlines must move; towards the change of appearance carried
-  on, to predict) and an RGB residual. Untrained it returns
-  exactly the zero-parameter baselines of `vidpred.flow.motion` (`linear`, `flow-mid`), so
-  training starts where the best heuristic is (issue 11). Sampling keeps predictions sharp,
-  which is what correspondence-wise losses reward.
+  on, to predict) and an RGB residual. Untrained it returns exactly the zero-parameter baselines
+  of `vidpred.flow.motion` (`linear`, `flow-mid`), so training starts where the best heuristic is
+  (issue 11). Sampling keeps predictions sharp, which is what correspondence-wise losses reward.
 
 The compose functions are pure: network output + frames + flows -> frame, in [0, 1].
 """

@@ -57,8 +57,7 @@ class ModelConfig:
     names the backend that measures that motion (checkpoints older than the flow head have no
     ``head`` key and load as ``"pixels"``). ``trend`` gives the flow head's predictor its third
     blend alternative, the change of appearance carried on (`vidpred.flow.motion.repeated_change`);
-    flow-head
-    checkpoints saved before it have no ``trend`` key and load without it.
+    flow-head checkpoints saved before it have no ``trend`` key and load without it.
     """
 
     task: Task = "predict"
